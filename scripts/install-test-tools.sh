@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real peers the tests drive: openssl, curl, NSS tools (pk12util/certutil), nginx and chromium.
+set -euo pipefail
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+command -v pk12util >/dev/null || need+=(libnss3-tools)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v chromium >/dev/null || need+=(chromium)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${need[@]}"
+fi
