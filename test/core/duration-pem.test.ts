@@ -1,0 +1,25 @@
+// Table tests for duration parsing and PEM splitting.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDuration } from '../../src/core/duration.ts';
+import { pemDecodeAll, pemEncode, splitCertificates, isPem } from '../../src/core/pem.ts';
+
+test('parseDuration', () => {
+  const rows: Array<[string, number | undefined]> = [
+    ['500ms', 500], ['5s', 5000], ['2m', 120000], ['1h', 3600000], ['30d', 2592000000], ['1.5s', 1500],
+    ['', undefined], ['5', undefined], ['s', undefined], ['-1s', undefined], ['5 sec', undefined],
+  ];
+  for (const [input, expected] of rows) assert.equal(parseDuration(input), expected, input);
+});
+
+test('pem round trip and bundle split', () => {
+  const der = Buffer.from('0123456789'.repeat(20));
+  const pem = pemEncode('CERTIFICATE', der);
+  assert.ok(pem.split('\n').every((l) => l.length <= 64));
+  const bundle = 'junk\n' + pem + pemEncode('X509 CRL', Buffer.from('crl')) + pem;
+  assert.equal(pemDecodeAll(bundle).length, 3);
+  assert.deepEqual(pemDecodeAll(bundle)[0].der, der);
+  assert.deepEqual(splitCertificates(bundle), [pem, pem]);
+  assert.equal(isPem(bundle), true);
+  assert.equal(isPem(der), false);
+});
