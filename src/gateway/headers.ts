@@ -1,0 +1,192 @@
+// Header hygiene for the proxy: one pass over the client's headers (identity headers stripped first, hop-by-hop
+// removed per RFC 9110 §7.6.1) and one pass over the upstream's response headers. Pure.
+
+/** The identity headers certgate sets; any the client sends are deleted, whatever their case or count. */
+export const IDENTITY_HEADERS = [
+  'x-client-verify', 'x-client-subject', 'x-client-issuer', 'x-client-serial', 'x-client-fingerprint', 'x-client-cert',
+] as const;
+
+/** Connection-specific fields (RFC 9110 §7.6.1, RFC 9113 §8.2.2) plus the proxy-auth pair meant for a proxy, not the app. */
+export const HOP_BY_HOP = [
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization', 'http2-settings',
+] as const;
+
+// What the request scan does with each header name (lowercase). Absent => forward as is.
+const DROP = 1;
+const HOST = 2;
+const XFF = 3;
+const CONNECTION = 4;
+const TRANSFER_ENCODING = 5;
+const CONTENT_LENGTH = 6;
+const COOKIE = 7;
+const UPGRADE = 8;
+
+const REQUEST_ACTIONS = new Map<string, number>([
+  ...IDENTITY_HEADERS.map((h) => [h, DROP] as [string, number]),
+  ...HOP_BY_HOP.map((h) => [h, DROP] as [string, number]),
+  // set by the gateway from what it knows, never taken from the client
+  ['x-real-ip', DROP], ['x-forwarded-proto', DROP], ['x-forwarded-host', DROP],
+  // Node answers 100-continue itself; the upstream gets the body
+  ['expect', DROP],
+  ['host', HOST], [':authority', HOST], ['x-forwarded-for', XFF], ['connection', CONNECTION],
+  ['transfer-encoding', TRANSFER_ENCODING], ['content-length', CONTENT_LENGTH], ['cookie', COOKIE], ['upgrade', UPGRADE],
+]);
+
+/** What one pass over the client's raw headers found. */
+export interface RequestHeaderScan {
+  /** Headers to forward, flat [name, value, ...] (original case on HTTP/1.1). */
+  forward: string[];
+  /** Host (HTTP/1.1) or :authority (HTTP/2); undefined when absent. */
+  host: string | undefined;
+  /** Number of Host fields (HTTP/1.1): more than one is a smuggling sign, answered 400. */
+  hostCount: number;
+  /** Incoming X-Forwarded-For values, joined with ", ". */
+  xff: string | undefined;
+  /** The request carries a body (content-length > 0 or transfer-encoding). */
+  hasBody: boolean;
+  /** Value of Upgrade, lowercased (e.g. "websocket"). */
+  upgrade: string | undefined;
+}
+
+const CONNECTION_KEEP = new Set(['close', 'keep-alive', 'upgrade']);
+
+/**
+ * Scans the client's raw header list once. HTTP/2 pseudo-headers are skipped (":authority" becomes the host) and
+ * split cookie fields are joined with "; " as RFC 9113 §8.2.3 asks before forwarding over HTTP/1.1.
+ */
+export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
+  const forward: string[] = [];
+  let host: string | undefined;
+  let hostCount = 0;
+  let xff: string | undefined;
+  let hasBody = false;
+  let upgrade: string | undefined;
+  let connectionTokens: string[] | undefined;
+  let cookie: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    const action = REQUEST_ACTIONS.get(lower);
+    if (action === undefined) {
+      if (lower.charCodeAt(0) !== 58 /* ':' pseudo-header */) forward.push(name, raw[i + 1]);
+      continue;
+    }
+    const value = raw[i + 1];
+    switch (action) {
+      case DROP:
+        break;
+      case HOST:
+        // h2 carries :authority (preferred) and maybe host; repeated Host lines are counted for the 400
+        if (lower === 'host') {
+          hostCount++;
+          host ??= value;
+        } else {
+          host = value;
+        }
+        break;
+      case XFF:
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        break;
+      case CONNECTION:
+        for (const t of value.split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token && !CONNECTION_KEEP.has(token)) (connectionTokens ??= []).push(token);
+        }
+        break;
+      case TRANSFER_ENCODING:
+        hasBody = true;
+        break;
+      case CONTENT_LENGTH:
+        if (value !== '0') hasBody = true;
+        forward.push(name, value);
+        break;
+      case COOKIE:
+        cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+        break;
+      case UPGRADE:
+        upgrade = value.toLowerCase();
+        break;
+    }
+  }
+  if (cookie !== undefined) forward.push('cookie', cookie);
+  if (connectionTokens) removeNamed(forward, new Set(connectionTokens));
+  return { forward, host, hostCount, xff, hasBody, upgrade };
+}
+
+// Removes the fields named by the Connection header (RFC 9110 §7.6.1). Rare, so a second pass is fine.
+function removeNamed(flat: string[], names: ReadonlySet<string>): void {
+  let w = 0;
+  for (let r = 0; r < flat.length; r += 2) {
+    if (names.has(flat[r].toLowerCase())) continue;
+    flat[w++] = flat[r];
+    flat[w++] = flat[r + 1];
+  }
+  flat.length = w;
+}
+
+const RESPONSE_DROP = new Set<string>(HOP_BY_HOP);
+
+export interface ResponseHeaderOptions {
+  /** Names the gateway sets itself (security headers): the upstream's values are dropped. */
+  owned: ReadonlySet<string>;
+  /** Appended after the upstream's headers (security headers). */
+  extra: readonly string[];
+  /** Rewrites a Location value (proxy_redirect); undefined = leave as is. */
+  rewriteLocation: ((location: string) => string) | undefined;
+}
+
+/** Converts undici's raw response headers (Buffers) to a flat list for writeHead, without hop-by-hop fields. */
+export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[], options: ResponseHeaderOptions): string[] {
+  const out: string[] = [];
+  let connectionTokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1');
+    const lower = name.toLowerCase();
+    const value = raw[i + 1].toString('latin1');
+    if (RESPONSE_DROP.has(lower)) {
+      if (lower === 'connection') {
+        for (const t of value.split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token && !CONNECTION_KEEP.has(token)) (connectionTokens ??= new Set()).add(token);
+        }
+      }
+      continue;
+    }
+    if (options.owned.has(lower)) continue;
+    if (lower === 'location' && options.rewriteLocation) {
+      out.push(name, options.rewriteLocation(value));
+      continue;
+    }
+    out.push(name, value);
+  }
+  if (connectionTokens) removeNamed(out, connectionTokens);
+  for (let i = 0; i < options.extra.length; i++) out.push(options.extra[i]);
+  return out;
+}
+
+/**
+ * proxy_redirect: a Location pointing at the upstream origin (or at the public host over plain http, as an app
+ * that trusts Host but not X-Forwarded-Proto writes it) is rewritten to the address the client used.
+ */
+export function locationRewriter(upstreamOrigin: string, publicOrigin: string, publicHost: string): (location: string) => string {
+  const plainPublic = `http://${publicHost}`;
+  return (location) => {
+    for (const prefix of [upstreamOrigin, plainPublic]) {
+      if (location.length >= prefix.length && location.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
+        const rest = location.slice(prefix.length);
+        if (rest === '' || rest[0] === '/' || rest[0] === '?' || rest[0] === '#') return publicOrigin + (rest === '' ? '/' : rest);
+      }
+    }
+    return location;
+  };
+}
+
+/**
+ * Header values must be latin1 on the wire; DNs with UTF-8 names (CN=Jürgen) are sent as their UTF-8 bytes,
+ * the way nginx passes $ssl_client_s_dn. Computed once per connection.
+ */
+export function toWireValue(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+}

@@ -1,0 +1,142 @@
+// Proxies one HTTP request to its upstream with undici's dispatcher API directly (no per-request wrappers),
+// streaming both bodies with backpressure, and maps upstream failures to 502/504.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Dispatcher } from 'undici';
+import type { Upstream } from './upstream-pool.ts';
+import { filterResponseHeaders } from './headers.ts';
+import type { ResponseHeaderOptions } from './headers.ts';
+import type { ReasonCode } from './reasons.ts';
+
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+/** Everything the proxy needs for one request, decided by the request handler. */
+export interface ProxyJob {
+  req: ClientRequest;
+  res: ClientResponse;
+  upstream: Upstream;
+  method: string;
+  /** Normalized path plus the original query. */
+  path: string;
+  headers: string[];
+  hasBody: boolean;
+  readTimeoutMs: number;
+  response: ResponseHeaderOptions;
+  /** Answers with the gateway's error page (only called before any response byte was sent). */
+  fail(reason: ReasonCode, err: unknown): void;
+  /** Called once the response is complete or abandoned; `bytes` counts body bytes sent. */
+  done(status: number, bytes: number, upstreamError: unknown): void;
+}
+
+/** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
+export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
+      code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
+    return { reason: 'upstream_unreachable', kind: code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'unreachable' };
+  }
+  if (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('UNABLE_TO')) {
+    return { reason: 'upstream_unreachable', kind: 'tls' };
+  }
+  return { reason: 'upstream_error', kind: code ? code.toLowerCase() : 'error' };
+}
+
+// A legacy-style undici handler: it is what undici's core calls natively (the new-style API is adapted per request).
+class ProxyHandler implements Dispatcher.DispatchHandler {
+  job: ProxyJob;
+  abort: ((err?: Error) => void) | null = null;
+  resume: (() => void) | null = null;
+  status = 0;
+  bytes = 0;
+  finished = false;
+  clientGone = false;
+
+  constructor(job: ProxyJob) {
+    this.job = job;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.clientGone) abort(new Error('client went away'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx (100 Continue, 103 Early Hints) are the upstream's business: Node answers Expect itself
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.resume = resume;
+    const res = this.job.res;
+    if (this.clientGone || res.headersSent) return false;
+    const headers = filterResponseHeaders(rawHeaders, this.job.response);
+    (res as ServerResponse).writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    const res = this.job.res as ServerResponse;
+    if (this.clientGone) return true;
+    if (res.write(chunk)) return true;
+    res.once('drain', this.onDrain);
+    return false;
+  }
+
+  onDrain = (): void => {
+    this.resume?.();
+  };
+
+  onComplete(): void {
+    (this.job.res as ServerResponse).end();
+    this.finish(null);
+  }
+
+  onError(err: Error): void {
+    const res = this.job.res;
+    if (this.clientGone) {
+      this.finish(err);
+      return;
+    }
+    if (!res.headersSent) {
+      this.job.fail(reasonForUpstreamError(err).reason, err);
+      this.finish(err, true);
+      return;
+    }
+    // The response has started: the only honest signal left is cutting the client's response short.
+    (res as ServerResponse).destroy(err);
+    this.finish(err);
+  }
+
+  onClientClose = (): void => {
+    if (this.finished) return;
+    this.clientGone = true;
+    this.abort?.(new Error('client went away'));
+  };
+
+  finish(err: Error | null, failed = false): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.job.res.off('close', this.onClientClose);
+    if (!failed) this.job.done(this.status, this.bytes, err);
+  }
+}
+
+/** Sends `job` upstream. All outcomes end in `job.done` (or `job.fail`, which reports on its own). */
+export function proxyHttp(job: ProxyJob): void {
+  const handler = new ProxyHandler(job);
+  job.res.on('close', handler.onClientClose);
+  const opts: Dispatcher.DispatchOptions = {
+    path: job.path,
+    method: job.method as Dispatcher.HttpMethod,
+    headers: job.headers,
+    body: job.hasBody ? (job.req as IncomingMessage) : null,
+    headersTimeout: job.readTimeoutMs,
+    bodyTimeout: job.readTimeoutMs,
+  };
+  try {
+    job.upstream.pool.dispatch(opts, handler);
+  } catch (err) {
+    handler.onError(err as Error);
+  }
+}

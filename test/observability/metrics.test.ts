@@ -1,0 +1,28 @@
+// Metrics live on their own Registry and are served as Prometheus text on /metrics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { register as globalRegistry } from 'prom-client';
+import { createMetrics, startMetricsServer } from '../../src/observability/metrics.ts';
+
+test('metrics use their own registry and are served on /metrics', async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  m.requests.inc({ status: '403', reason: 'no_certificate' });
+  m.crlStale.set(1);
+  m.handshakeFailures.inc({ reason: 'unknown_ca' });
+  assert.equal(await globalRegistry.getSingleMetricAsString('certgate_requests_total').catch(() => ''), '');
+  const srv = await startMetricsServer(m.registry, '127.0.0.1', 0);
+  t.after(() => srv.close());
+  const res = await fetch(`http://127.0.0.1:${srv.address.port}/metrics`);
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /certgate_requests_total\{status="403",reason="no_certificate"\} 1/);
+  assert.match(text, /certgate_crl_stale 1/);
+  assert.match(text, /certgate_tls_handshake_failures_total\{reason="unknown_ca"\} 1/);
+  assert.equal((await fetch(`http://127.0.0.1:${srv.address.port}/other`)).status, 404);
+});
+
+test('two metric sets can coexist (no global state)', () => {
+  const a = createMetrics();
+  const b = createMetrics();
+  assert.notEqual(a.registry, b.registry);
+});
