@@ -9,14 +9,13 @@ import { buildPkcs12 } from '../../src/pki/pkcs12.ts';
 import type { Pkcs12Input } from '../../src/pki/pkcs12.ts';
 import { pemDecodeAll } from '../../src/core/pem.ts';
 import { runProcess } from '../helpers/cli.ts';
+import { makeHierarchy, openssl as opensslIn } from './pkcs12-fixtures.ts';
 
 let dir = '';
 const PASSWORD = 'Tr0ub4dor & 3 — ünïcödé';
 
 async function openssl(args: string[]): Promise<string> {
-  const res = await runProcess('openssl', args, { cwd: dir });
-  assert.equal(res.code, 0, `openssl ${args.join(' ')}: ${res.stderr}`);
-  return res.stdout;
+  return opensslIn(dir, args);
 }
 
 function read(name: string): string {
@@ -26,23 +25,7 @@ function read(name: string): string {
 /** root (EC) -> intermediate (EC) -> leaves alice-ec (P-256) and alice-rsa (RSA-2048), all made by the openssl CLI. */
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'certgate-p12-'));
-  writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n');
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=CA:false\nextendedKeyUsage=clientAuth\n');
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'root.key',
-    '-out', 'root.crt', '-subj', '/CN=P12 Test Root', '-days', '2']);
-  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'inter.key', '-out', 'inter.csr',
-    '-subj', '/CN=P12 Test Intermediate']);
-  await openssl(['x509', '-req', '-in', 'inter.csr', '-CA', 'root.crt', '-CAkey', 'root.key', '-set_serial', '0x1001',
-    '-extfile', 'ca.ext', '-out', 'inter.crt', '-days', '2']);
-  const leaves = [
-    { name: 'alice-ec', newkey: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] },
-    { name: 'alice-rsa', newkey: ['-newkey', 'rsa:2048'] },
-  ];
-  for (const [i, leaf] of leaves.entries()) {
-    await openssl(['req', ...leaf.newkey, '-nodes', '-keyout', `${leaf.name}.key`, '-out', `${leaf.name}.csr`, '-subj', `/CN=${leaf.name}`]);
-    await openssl(['x509', '-req', '-in', `${leaf.name}.csr`, '-CA', 'inter.crt', '-CAkey', 'inter.key', '-set_serial', `0x200${i}`,
-      '-extfile', 'leaf.ext', '-out', `${leaf.name}.crt`, '-days', '1']);
-  }
+  await makeHierarchy(dir, ['alice-ec', 'alice-rsa']);
   writeFileSync(join(dir, 'pw.txt'), PASSWORD + '\n', { mode: 0o600 });
   writeFileSync(join(dir, 'wrong.txt'), PASSWORD + 'x\n', { mode: 0o600 });
 });

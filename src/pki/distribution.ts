@@ -1,0 +1,133 @@
+// Getting a certificate onto a device: write the .p12 (password from a file or generated and shown once) and say how to import it.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PkiError, UserError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/fs-atomic.ts';
+import { buildPkcs12, assertUsablePassword } from './pkcs12.ts';
+import { chooseLegacy, importSteps, platformProfile } from './platforms.ts';
+import type { Platform } from './platforms.ts';
+
+/** The two terminal channels writeP12 uses; a CliContext fits (pki does not import cli). */
+export interface TerminalOutput {
+  /** stdout: results (the import steps). */
+  out(text: string): void;
+  /** stderr: notes and the one-time generated password. Never a log. */
+  err(text: string): void;
+}
+
+export interface WriteP12Options {
+  /** The issuing CA as loaded by loadCa(): only its chain (this CA first, then parents) is used. */
+  ca: { chainPems: string[] };
+  certPem: string;
+  /** Unencrypted PEM of the certificate's key. */
+  keyPem: string;
+  /** The certificate's NAME: becomes the friendly name importers show. */
+  name: string;
+  /** Where to write the .p12 (relative paths resolve against the current directory). */
+  out: string;
+  /** File whose first line is the password. Absent: a strong password is generated and printed once. */
+  passwordFile?: string;
+  /** Force the legacy encoding (3DES + SHA-1 MAC). */
+  legacy?: boolean;
+  /** Pick the encoding this platform imports and print its import steps. */
+  platform?: Platform;
+}
+
+// Crockford's base32 in lower case: no i, l, o, u, so nothing looks alike; easy to type on a phone.
+// 32 divides 256, so masking a random byte has no modulo bias.
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** A fresh password: 24 symbols of 5 bits (120 bits) in dash-separated groups of four. */
+export function generateP12Password(): string {
+  const bytes = randomBytes(24);
+  const chars = [...bytes].map((b) => ALPHABET[b & 31]);
+  const groups: string[] = [];
+  for (let i = 0; i < chars.length; i += 4) groups.push(chars.slice(i, i + 4).join(''));
+  return groups.join('-');
+}
+
+/** Reads a password file the way `openssl -passin file:` does: the first line, without its line ending. */
+export function readPasswordFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? 'CG_FILE_NOT_FOUND' : 'CG_SECRET_SOURCE', `cannot read --password-file ${path}`, {
+      cause: err,
+      hint: code === 'ENOENT' ? 'check the path' : 'check its permissions',
+    });
+  }
+  const password = text.split(/\r?\n/, 1)[0] ?? '';
+  if (password === '') {
+    throw new PkiError('CG_PKI_BAD_PASSWORD', `--password-file ${path} is empty`, {
+      hint: 'put the password on its first line, or leave out --password-file to have certgate generate one',
+    });
+  }
+  assertUsablePassword(password);
+  return password;
+}
+
+/**
+ * Checks, before anything is issued or built, that `out` can be written and the password file is usable, so
+ * `cert issue --p12` fails before it signs anything.
+ */
+export function checkP12Options(opts: { out: string; passwordFile?: string }): void {
+  const out = resolve(opts.out);
+  const parent = dirname(out);
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+    throw new UserError('CG_FILE_NOT_FOUND', `the directory for --p12 ${opts.out} does not exist`, { hint: `create ${parent} first` });
+  }
+  if (existsSync(out)) {
+    throw new UserError('CG_FILE_EXISTS', `--p12 ${opts.out} already exists; certgate does not overwrite it`, {
+      hint: 'remove it or choose another file name',
+    });
+  }
+  if (opts.passwordFile !== undefined) readPasswordFile(opts.passwordFile);
+}
+
+function encodingLabel(legacy: boolean): string {
+  return legacy ? 'legacy encoding: 3DES, SHA-1 MAC' : 'modern encoding: AES-256-CBC with PBKDF2-SHA256, SHA-256 MAC';
+}
+
+/** Numbers steps; lines starting with two spaces continue the previous step. */
+export function numberSteps(steps: string[]): string[] {
+  let n = 0;
+  return steps.map((step) => (step.startsWith('  ') ? `     ${step.trim()}` : `  ${++n}. ${step}`));
+}
+
+/** Builds and writes the .p12 (mode 0600, atomically, never over an existing file), then tells the user what to do. */
+export async function writeP12(opts: WriteP12Options, term: TerminalOutput): Promise<void> {
+  checkP12Options(opts);
+  const generated = opts.passwordFile === undefined;
+  const password = generated ? generateP12Password() : readPasswordFile(opts.passwordFile as string);
+  const legacy = chooseLegacy(opts.legacy ?? false, opts.platform);
+  const p12 = await buildPkcs12({
+    keyPem: opts.keyPem,
+    certPem: opts.certPem,
+    chainPems: opts.ca.chainPems,
+    password,
+    friendlyName: opts.name,
+    legacy,
+  });
+  try {
+    writeFileAtomic(opts.out, p12, { mode: 0o600, exclusive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UserError('CG_FILE_EXISTS', `--p12 ${opts.out} already exists; certgate does not overwrite it`, { cause: err });
+    }
+    throw err;
+  }
+  term.err(`certgate: wrote ${opts.out} (${encodingLabel(legacy)})`);
+  if (generated) {
+    // The only place the password ever appears: the terminal, once. It is not logged or stored.
+    term.err(`certgate: password for ${opts.out} (shown once, not stored anywhere): ${password}`);
+  }
+  if (opts.platform) {
+    const profile = platformProfile(opts.platform);
+    term.out(`\nImport on ${profile.label}:`);
+    for (const line of numberSteps(importSteps(opts.platform, resolve(opts.out), opts.name))) term.out(line);
+    if (legacy && !profile.legacy) term.out(`  (written in the legacy encoding because of --legacy)`);
+  }
+}
