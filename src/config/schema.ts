@@ -1,75 +1,165 @@
 // The one definition of certgate.yaml: zod schemas (strict objects, defaults, descriptions). Types derive from here.
 import { z } from 'zod';
+import { isIP } from 'node:net';
+
+/**
+ * What a field expects, in plain words, for config error messages ("expected a list of host names, e.g. [app.example.com]").
+ * `suggest` looks at a wrong value and may return advice ("did you mean \"5s\"?"). Kept out of the JSON Schema on purpose.
+ */
+export interface ShapeHint {
+  expected: string;
+  suggest?: (value: unknown) => string | undefined;
+}
+
+/** Registry of plain-words shapes, read by src/config/issues.ts. Metadata follows clones (.describe, .default). */
+export const shapeHints = z.registry<ShapeHint>();
+
+function shape<T extends z.ZodType>(schema: T, expected: string, suggest?: ShapeHint['suggest']): T {
+  shapeHints.add(schema, suggest ? { expected, suggest } : { expected });
+  return schema;
+}
+
+const DURATION_WORDS: Record<string, string> = { ms: 'ms', millisecond: 'ms', milliseconds: 'ms', s: 's', sec: 's',
+  secs: 's', second: 's', seconds: 's', m: 'm', min: 'm', mins: 'm', minute: 'm', minutes: 'm', h: 'h', hour: 'h', hours: 'h' };
+
+function suggestDuration(value: unknown): string | undefined {
+  if (typeof value === 'number' && value > 0) return `did you mean "${value}s"?`;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
+  if (!m) return undefined;
+  if (m[2].toLowerCase() === 'd' || /^days?$/i.test(m[2])) return `write "${Number(m[1]) * 24}h": durations go up to hours`;
+  const unit = DURATION_WORDS[m[2].toLowerCase()];
+  return unit ? `did you mean "${m[1]}${unit}"?` : undefined;
+}
 
 /** "90s", "5s", "500ms", "2m", "1h". Parsed to milliseconds by core/duration.ts. */
-export const Duration = z
-  .string()
-  .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'a duration like "500ms", "5s", "2m" or "1h"')
-  .describe('A duration: a number followed by ms, s, m or h.');
+export const Duration = shape(
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, { message: 'a duration like "500ms", "5s", "2m" or "1h"', abort: true })
+    .refine((s) => Number.parseFloat(s) > 0, 'a duration longer than zero'),
+  'a duration like "500ms", "5s", "2m" or "1h"',
+  suggestDuration,
+).describe('A duration: a number followed by ms, s, m or h.');
 
-const StringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+/** One value or a non-empty list of them; `item` checks each value, so a bad list element is reported at itself. */
+const StringOrList = (words: string, example: string, item: z.ZodType<string> = z.string().min(1)) =>
+  shape(z.union([item, z.array(item).min(1)]), `${words}, e.g. ${example}`);
+
+function suggestListen(value: unknown): string | undefined {
+  if (typeof value === 'number') return `write "127.0.0.1:${value}" for this machine only, or "0.0.0.0:${value}" for every interface`;
+  if (typeof value !== 'string') return undefined;
+  if (/^:\d+$/.test(value)) return `write "0.0.0.0${value}" for every interface, or "127.0.0.1${value}" for this machine only`;
+  const v6 = /^([0-9a-fA-F:]*:[0-9a-fA-F:]*):(\d+)$/.exec(value);
+  if (v6 && isIP(v6[1]) === 6) return `write "[${v6[1]}]:${v6[2]}": IPv6 addresses go in brackets`;
+  const url = /^[a-z]+:\/\/([^/]+)/i.exec(value);
+  if (url) return `write just the address, e.g. "${url[1]}"`;
+  return undefined;
+}
 
 /** host:port or [v6]:port. */
-export const ListenAddress = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443')
-  .describe('Address to listen on: host:port, [::1]:port for IPv6.');
+export const ListenAddress = shape(
+  z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'host:port, e.g. 127.0.0.1:8443 or [::1]:8443', abort: true })
+    .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'a port between 0 and 65535'),
+  'host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
+  suggestListen,
+).describe('Address to listen on: host:port, [::1]:port for IPv6.');
 
-export const TlsMinVersion = z.enum(['TLSv1.2', 'TLSv1.3']).describe('Lowest TLS version accepted; never lower than TLSv1.2.');
+export const TlsMinVersion = shape(
+  z.enum(['TLSv1.2', 'TLSv1.3']),
+  'TLSv1.2 or TLSv1.3 (older versions are never accepted)',
+).describe('Lowest TLS version accepted; never lower than TLSv1.2.');
 
-export const ServerTls = z
+const FilePath = (what: string) => shape(z.string().min(1), `the path of ${what}`);
+
+export const ServerTls = shape(z
   .strictObject({
-    cert: z.string().min(1).describe('PEM file: the server certificate, then its chain.'),
-    key: z.string().min(1).describe('PEM file: the private key of `cert` (mode 0600).'),
+    cert: FilePath('a PEM certificate file').describe('PEM file: the server certificate, then its chain.'),
+    key: FilePath('a PEM private key file').describe('PEM file: the private key of `cert` (mode 0600).'),
     minVersion: TlsMinVersion.default('TLSv1.2'),
-    ciphers: z.string().min(1).optional().describe('Optional OpenSSL cipher list for TLSv1.2.'),
-  })
+    ciphers: shape(z.string().min(1), 'an OpenSSL cipher list, e.g. "ECDHE+AESGCM"')
+      .optional()
+      .describe('Optional OpenSSL cipher list for TLSv1.2.'),
+  }), 'a mapping with cert and key, e.g. {cert: server.crt, key: server.key}')
   .describe('TLS for this listener. Absent: a plain HTTP server (loopback only unless allowPlainRemote).');
 
-export const SiteTls = z
+export const SiteTls = shape(z
   .strictObject({
-    cert: z.string().min(1).describe('PEM file: certificate chain for this site, chosen by SNI.'),
-    key: z.string().min(1).describe('PEM file: its private key.'),
-  })
+    cert: FilePath('a PEM certificate file').describe('PEM file: certificate chain for this site, chosen by SNI.'),
+    key: FilePath('a PEM private key file').describe('PEM file: its private key.'),
+  }), 'a mapping with cert and key, e.g. {cert: app.crt, key: app.key}')
   .describe('Per-site certificate chosen by SNI.');
 
-export const ClientAuth = z
+export const ClientAuth = shape(z
   .strictObject({
-    ca: z.string().min(1).describe('PEM bundle of trusted CAs (roots and intermediates) for client certificates.'),
-    crl: StringOrList.optional().describe('CRL file(s), PEM or DER. With CRLs set, every CA in `ca` needs one.'),
+    ca: FilePath('a PEM file of CA certificates').describe('PEM bundle of trusted CAs (roots and intermediates) for client certificates.'),
+    crl: StringOrList('a CRL file or a list of CRL files', '[root.crl, inter.crl]')
+      .optional()
+      .describe('CRL file(s), PEM or DER. With CRLs set, every CA in `ca` needs one.'),
     mode: z
       .enum(['require', 'verify', 'off'])
       .default('verify')
       .describe('require: handshake fails without a valid cert; verify: requests without one get 403; off: no cert requested.'),
-    verifyDepth: z.number().int().min(1).max(16).default(2).describe('Longest accepted chain below the trust anchor.'),
+    verifyDepth: shape(z.number().int().min(1).max(16), 'a whole number from 1 to 16')
+      .default(2)
+      .describe('Longest accepted chain below the trust anchor.'),
     staleCrl: z
       .enum(['enforce', 'refuse'])
       .default('enforce')
       .describe('A CRL past nextUpdate: enforce keeps its revocations and warns loudly; refuse fails closed.'),
-  })
+  }), 'a mapping with at least ca, e.g. {ca: clients-ca.pem, mode: verify}')
   .describe('Client-certificate authentication. Absent: no client certificates are requested.');
 
-export const Rule = z
+/** True for an IP address or CIDR block (v4 or v6). */
+export function isIpOrCidr(text: string): boolean {
+  const [addr, bits, extra] = text.split('/');
+  const family = isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+
+export const RULE_KEYS = ['cn', 'o', 'ou', 'subject', 'issuer', 'san', 'serial', 'fingerprint', 'sourceIp'] as const;
+
+export const Rule = shape(z
   .strictObject({
-    cn: StringOrList.optional().describe('Subject common name(s), exact.'),
-    o: StringOrList.optional().describe('Subject organization(s), exact.'),
-    ou: StringOrList.optional().describe('Subject organizational unit(s), exact; any OU of the cert may match.'),
-    subject: StringOrList.optional().describe('Exact subject DN in RFC 4514 form.'),
-    issuer: StringOrList.optional().describe('Exact issuer DN in RFC 4514 form.'),
-    san: StringOrList.optional().describe('Subject alternative name: "DNS:x", "email:x", "URI:x" or "IP:x".'),
-    serial: StringOrList.optional().describe('Certificate serial number in hex (case and leading zeros ignored).'),
-    fingerprint: StringOrList.optional().describe('SHA-256 fingerprint in hex (colons and case ignored).'),
-    sourceIp: StringOrList.optional().describe('Client address or CIDR. A rule of sourceIp alone admits without a certificate.'),
+    cn: StringOrList('a common name or a list of them', '[alice, bob]').optional().describe('Subject common name(s), exact.'),
+    o: StringOrList('an organization name or a list of them', 'Acme').optional().describe('Subject organization(s), exact.'),
+    ou: StringOrList('an organizational unit or a list of them', '[ops, dev]')
+      .optional()
+      .describe('Subject organizational unit(s), exact; any OU of the cert may match.'),
+    subject: StringOrList('a distinguished name or a list of them', '"CN=alice,O=Acme"').optional().describe('Exact subject DN in RFC 4514 form.'),
+    issuer: StringOrList('a distinguished name or a list of them', '"CN=Acme CA,O=Acme"').optional().describe('Exact issuer DN in RFC 4514 form.'),
+    san: StringOrList('a subject alternative name or a list of them', '"email:alice@example.com"',
+      z.string().regex(/^(DNS|email|URI|IP):.+$/, 'a name starting with DNS:, email:, URI: or IP:, e.g. "email:alice@example.com"'))
+      .optional()
+      .describe('Subject alternative name: "DNS:x", "email:x", "URI:x" or "IP:x".'),
+    serial: StringOrList('a serial number in hex or a list of them', '"4F2A01"',
+      z.string().regex(/^(0x)?[0-9a-fA-F:]+$/, 'a serial number in hex, e.g. "4F2A01"'))
+      .optional()
+      .describe('Certificate serial number in hex (case and leading zeros ignored).'),
+    fingerprint: StringOrList('a SHA-256 fingerprint or a list of them', '"ab12…" (64 hex digits)',
+      z.string().refine((s) => /^[0-9a-fA-F]{64}$/.test(s.replace(/:/g, '')), 'a SHA-256 fingerprint: 64 hex digits, colons allowed'))
+      .optional()
+      .describe('SHA-256 fingerprint in hex (colons and case ignored).'),
+    sourceIp: StringOrList('an IP address or CIDR block, or a list of them', '[10.1.0.0/16, "::1"]',
+      z.string().refine(isIpOrCidr, 'an IP address or CIDR block, e.g. 10.1.0.0/16 or 2001:db8::/32'))
+      .optional()
+      .describe('Client address or CIDR. A rule of sourceIp alone admits without a certificate.'),
   })
-  .refine((r) => Object.values(r).some((v) => v !== undefined), 'a rule needs at least one key (cn, o, ou, subject, issuer, san, serial, fingerprint, sourceIp)')
-  .describe('One allow/deny rule: every key present must match (AND); a list inside a key matches any element (OR).');
+  .refine((r) => Object.values(r).some((v) => v !== undefined), `a rule with at least one of the keys ${RULE_KEYS.join(', ')}`),
+  'a rule such as {ou: ops}, {cn: [alice, bob]} or {sourceIp: 10.1.0.0/16}',
+).describe('One allow/deny rule: every key present must match (AND); a list inside a key matches any element (OR).');
 
 export const UpstreamTls = z
   .strictObject({
-    ca: z.string().min(1).optional().describe('PEM bundle to verify the upstream certificate. Default: the system trust store.'),
-    cert: z.string().min(1).optional().describe('Client certificate certgate presents to an mTLS upstream.'),
-    key: z.string().min(1).optional().describe('Private key for `cert`.'),
-    servername: z.string().min(1).optional().describe('SNI and name to verify. Default: the upstream URL host.'),
+    ca: FilePath('a PEM file of CA certificates').optional().describe('PEM bundle to verify the upstream certificate. Default: the system trust store.'),
+    cert: FilePath('a PEM certificate file').optional().describe('Client certificate certgate presents to an mTLS upstream.'),
+    key: FilePath('a PEM private key file').optional().describe('Private key for `cert`.'),
+    servername: shape(z.string().min(1), 'a host name, e.g. api.internal').optional().describe('SNI and name to verify. Default: the upstream URL host.'),
     insecureSkipVerify: z
       .boolean()
       .default(false)
@@ -77,15 +167,27 @@ export const UpstreamTls = z
   })
   .describe('TLS settings for an https:// upstream.');
 
-export const UpstreamUrl = z
-  .string()
-  .regex(/^(http|https):\/\/[^/\s]+\/?$/, 'http(s)://host:port with no path, e.g. http://127.0.0.1:3000')
-  .describe('Upstream origin: http(s)://host:port.');
+function suggestUpstream(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (/^[A-Za-z0-9.-]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(value)) return `did you mean "http://${value}"?`;
+  const m = /^(https?:\/\/[^/\s]+)\/.+$/.exec(value);
+  if (m) return `write "${m[1]}": an upstream has no path, the request path is passed on as is`;
+  return undefined;
+}
 
-export const Upstream = z.union([
-  UpstreamUrl,
-  z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional() }).describe('Upstream with TLS settings.'),
-]);
+export const UpstreamUrl = shape(
+  z.string().regex(/^(http|https):\/\/[^/\s]+\/?$/, 'http(s)://host:port with no path, e.g. http://127.0.0.1:3000'),
+  'an upstream URL with no path, e.g. http://127.0.0.1:3000',
+  suggestUpstream,
+).describe('Upstream origin: http(s)://host:port.');
+
+export const Upstream = shape(
+  z.union([
+    UpstreamUrl,
+    z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional() }).describe('Upstream with TLS settings.'),
+  ]),
+  'an upstream URL (e.g. http://127.0.0.1:3000) or a mapping {url: ..., tls: {...}}',
+);
 
 export const RouteTimeouts = z
   .strictObject({
@@ -94,29 +196,73 @@ export const RouteTimeouts = z
   })
   .describe('Upstream timeouts.');
 
+/** A route path must already be normalized, or the normalized request path could never match it. */
+function isNormalizedPrefix(p: string): boolean {
+  return !/\/\/|\/\.\.?(\/|$)|[%\\?#\s]/.test(p);
+}
+
+export const RoutePath = shape(
+  z
+    .string()
+    .regex(/^\//, { message: 'a path starting with "/"', abort: true })
+    .refine(isNormalizedPrefix, 'a plain path without "//", "." or ".." segments, "%", "\\", "?", "#" or spaces, e.g. /admin'),
+  'a path starting with "/", e.g. /admin',
+  (v) => (typeof v === 'string' && /^[^/]/.test(v) ? `did you mean "/${v}"?` : undefined),
+).describe('Prefix on whole segments of the normalized path; longest wins.');
+
 export const Route = z
   .strictObject({
-    path: z.string().regex(/^\//, 'a path starting with "/"').describe('Prefix on whole segments of the normalized path; longest wins.'),
+    path: RoutePath,
     upstream: Upstream,
     public: z.boolean().default(false).describe('true: no client certificate needed on this route.'),
-    allow: z.array(Rule).optional().describe('Any rule matching allows. Absent: any verified certificate.'),
-    deny: z.array(Rule).optional().describe('Checked first: any match answers 403.'),
+    allow: shape(z.array(Rule), 'a list of rules, e.g. [{ou: ops}, {cn: [alice, bob]}]')
+      .optional()
+      .describe('Any rule matching allows. Absent: any verified certificate.'),
+    deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match answers 403.'),
     websocket: z.boolean().default(true).describe('Allow WebSocket upgrades (authorized before the upgrade).'),
     timeouts: RouteTimeouts.default({ connect: '5s', read: '90s' }),
     rewriteLocation: z.boolean().default(true).describe('Rewrite upstream Location headers that point at the upstream.'),
   })
   .describe('A route: path prefix to upstream, with its access rules.');
 
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
+
+/** "*", "*.example.com", a DNS name, an IPv4 address or an IPv6 address (bare or in brackets). */
+export function isHostPattern(h: string): boolean {
+  if (h === '*') return true;
+  if (isIP(h) || (h.startsWith('[') && h.endsWith(']') && isIP(h.slice(1, -1)) === 6)) return true;
+  return h.length <= 253 && DNS_NAME.test(h);
+}
+
+function suggestHost(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const url = /^[a-z]+:\/\/([^/:]+)/i.exec(value);
+  if (url) return `write just the host name: "${url[1]}"`;
+  const port = /^([^:[\]]+):\d+$/.exec(value);
+  if (port) return `write "${port[1]}": hosts carry no port, the listener's port applies`;
+  return undefined;
+}
+
+export const HostName = shape(
+  z.string().min(1).refine(isHostPattern, 'a host name ("app.example.com"), "*.example.com", "*" or an IP address'),
+  'a host name, e.g. app.example.com',
+  suggestHost,
+);
+
 export const Site = z
   .strictObject({
-    hosts: z.array(z.string().min(1)).min(1).describe('Host names (matched against Host and SNI); "*" matches any; "*.example.com" one label.'),
+    hosts: shape(z.array(HostName).min(1), 'a list of host names, e.g. [app.example.com]', (v) =>
+      typeof v === 'string' ? `write a list: [${v}]` : undefined,
+    ).describe('Host names (matched against Host and SNI); "*" matches any; "*.example.com" one label.'),
     tls: SiteTls.optional(),
-    routes: z.array(Route).min(1),
+    routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]'),
   })
   .describe('A virtual host.');
 
-export const SecurityHeaders = z
-  .union([z.boolean(), z.record(z.string(), z.union([z.string(), z.literal(false)]))])
+export const SecurityHeaders = shape(
+  z.union([z.boolean(), z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'an HTTP header name'), z.union([z.string(), z.literal(false)]))]),
+  'true, false, or a mapping of header names to values (false removes a header)',
+)
   .default(true)
   .describe('true: HSTS, nosniff, no-referrer, X-Frame-Options DENY. An object overrides or adds headers; false removes one.');
 
@@ -135,13 +281,19 @@ export const Server = z
     http2: z.boolean().default(true).describe('Offer h2 by ALPN on TLS listeners.'),
     clientAuth: ClientAuth.optional(),
     securityHeaders: SecurityHeaders,
-    errorPage: z.string().min(1).optional().describe('HTML file for every error the gateway answers; {{status}}, {{reason}}, {{message}} are filled in.'),
-    redirectToHttps: z.number().int().min(1).max(65535).optional().describe('Plain server only: answer every request with 301 to https on this port.'),
+    errorPage: FilePath('an HTML file').optional().describe('HTML file for every error the gateway answers; {{status}}, {{reason}}, {{message}} are filled in.'),
+    redirectToHttps: shape(z.number().int().min(1).max(65535), 'a port number, e.g. 8443')
+      .optional()
+      .describe('Plain server only: answer every request with 301 to https on this port.'),
     allowPlainRemote: z.boolean().default(false).describe('Let a plain HTTP server bind a non-loopback address.'),
-    maxHeaderSize: z.number().int().min(1024).max(1048576).default(16384).describe('Largest request header block in bytes (then 431).'),
+    maxHeaderSize: shape(z.number().int().min(1024).max(1048576), 'a size in bytes from 1024 to 1048576, e.g. 16384')
+      .default(16384)
+      .describe('Largest request header block in bytes (then 431).'),
     timeouts: ServerTimeouts.default({ header: '10s', idle: '60s', handshake: '10s' }),
-    sites: z.array(Site).optional(),
-    routes: z.array(Route).optional().describe('Shorthand for one site with hosts ["*"].'),
+    sites: shape(z.array(Site).min(1), 'a list of sites, e.g. [{hosts: [app.example.com], routes: [...]}]').optional(),
+    routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
+      .optional()
+      .describe('Shorthand for one site with hosts ["*"].'),
   })
   .describe('A listener.');
 
@@ -161,13 +313,18 @@ export const Metrics = z
 
 export const Config = z
   .strictObject({
-    servers: z.array(Server).min(1),
+    servers: shape(z.array(Server).min(1), 'a list of servers, e.g. [{listen: "127.0.0.1:8443", tls: {...}, routes: [...]}]'),
     log: Log.default({ level: 'info', access: true, format: 'json' }),
     metrics: Metrics.optional(),
   })
   .describe('certgate gateway configuration.');
 
 export type ConfigInput = z.input<typeof Config>;
+/**
+ * The config as loadConfigFile / parseConfigText return it. The types are the schema's own output, but the values
+ * are normalized (see src/config/normalize.ts): every file path absolute, `routes` folded into `sites` (so `routes`
+ * is absent and `sites` is set), `clientAuth.crl` always a list.
+ */
 export type GatewayConfig = z.output<typeof Config>;
 export type ServerConfig = z.output<typeof Server>;
 export type SiteConfig = z.output<typeof Site>;

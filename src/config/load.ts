@@ -1,0 +1,92 @@
+// Loads certgate.yaml: YAML (with positions) -> schema -> cross-field checks -> normalized GatewayConfig.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { Config } from './schema.ts';
+import type { GatewayConfig } from './schema.ts';
+import { findDuplicateKeys, positionAt } from './positions.ts';
+import type { SourceMap } from './positions.ts';
+import { issuesToProblems } from './issues.ts';
+import { checkSemantics } from './semantics.ts';
+import { normalizeConfig } from './normalize.ts';
+import { ConfigProblemsError } from './problems.ts';
+import type { ConfigProblem } from './problems.ts';
+import { UserError } from '../core/errors.ts';
+
+/** yaml's messages, reworded where they talk about the library instead of the file. */
+function yamlMessage(code: string, message: string): string {
+  if (code === 'MULTIPLE_DOCS') return 'the config must be one YAML document, but "---" starts a second one';
+  if (code === 'TAB_AS_INDENT') return 'tabs are not allowed for indentation in YAML; indent with spaces';
+  if (code === 'TAG_RESOLVE_FAILED') return `${message.replace(/^Unresolved tag/, 'unknown YAML tag')}; certgate.yaml uses no tags`;
+  if (code === 'BAD_ALIAS' || code === 'ALIAS_PROPS') return message;
+  return message.charAt(0).toLowerCase() + message.slice(1);
+}
+
+/** Parses the YAML, reporting syntax errors, unknown tags and duplicate keys with their positions. */
+function parseYaml(text: string, file: string): { src: SourceMap; data: unknown } {
+  const lineCounter = new LineCounter();
+  // uniqueKeys off: duplicates are found below, with both positions in the message
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: false });
+  const src: SourceMap = { file, doc, lineCounter };
+  const problems: ConfigProblem[] = [...doc.errors, ...doc.warnings].map((e) => ({
+    code: 'CG_CONFIG_SYNTAX',
+    message: `YAML syntax: ${yamlMessage(e.code, e.message)}`,
+    position: positionAt(src, e.pos[0]),
+  }));
+  for (const d of findDuplicateKeys(src)) {
+    problems.push({
+      code: 'CG_CONFIG_SYNTAX',
+      message: `duplicate key "${d.key}"; it first appears at line ${d.first.line}, column ${d.first.column}`,
+      hint: 'YAML would silently keep only the last one; remove or merge one of them',
+      position: d.again,
+    });
+  }
+  if (problems.length) throw new ConfigProblemsError(problems);
+  if (doc.contents === null) {
+    throw new ConfigProblemsError([{
+      code: 'CG_CONFIG_INVALID',
+      message: 'the config is empty',
+      hint: 'it needs at least servers: [{listen: ..., routes: [...]}]; see examples/minimal.yaml',
+      position: { file, line: 1, column: 1 },
+    }]);
+  }
+  try {
+    return { src, data: doc.toJS({ maxAliasCount: 1000 }) };
+  } catch (err) {
+    // unresolved aliases (`*name` without `&name`) and alias bombs surface only here
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ConfigProblemsError([{ code: 'CG_CONFIG_SYNTAX', message: `YAML: ${message}`, position: { file, line: 1, column: 1 } }]);
+  }
+}
+
+/**
+ * Parses and validates config text. `fileName` is only used in messages; relative file paths in the config
+ * are resolved against `baseDir`. Throws ConfigProblemsError (a ConfigError) listing every problem found.
+ */
+export function parseConfigText(text: string, fileName: string, baseDir: string): GatewayConfig {
+  const { src, data } = parseYaml(text, fileName);
+  const parsed = Config.safeParse(data);
+  if (!parsed.success) throw new ConfigProblemsError(issuesToProblems(parsed.error.issues, src, data));
+  const problems = checkSemantics(parsed.data, src);
+  if (problems.length) throw new ConfigProblemsError(problems);
+  return normalizeConfig(parsed.data, resolve(baseDir));
+}
+
+/** Reads and validates a config file; paths inside it are relative to its directory. */
+export function loadConfigFile(path: string): GatewayConfig {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) {
+      throw new UserError('CG_FILE_UNREADABLE', `config ${path} is a directory`, { hint: 'pass the YAML file itself, e.g. -c certgate.yaml' });
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new UserError('CG_FILE_NOT_FOUND', `config file ${path} not found`, { hint: 'pass -c FILE, set CERTGATE_CONFIG, or start from examples/minimal.yaml' });
+    }
+    throw new UserError('CG_FILE_UNREADABLE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfigText(text, path, dirname(resolve(path)));
+}

@@ -1,0 +1,43 @@
+// Normalizes a validated config for consumers: absolute paths, routes folded into sites, crl always a list. Pure.
+import { resolve } from 'node:path';
+import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, SiteConfig } from './schema.ts';
+
+function route(r: RouteConfig, abs: (p: string) => string): RouteConfig {
+  if (typeof r.upstream === 'string' || !r.upstream.tls) return r;
+  const tls = { ...r.upstream.tls };
+  if (tls.ca) tls.ca = abs(tls.ca);
+  if (tls.cert) tls.cert = abs(tls.cert);
+  if (tls.key) tls.key = abs(tls.key);
+  return { ...r, upstream: { ...r.upstream, tls } };
+}
+
+function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
+  const { routes, sites, clientAuth, ...rest } = s;
+  const allSites: SiteConfig[] = sites ?? (routes ? [{ hosts: ['*'], routes }] : []);
+  const out: ServerConfig = {
+    ...rest,
+    sites: allSites.map((site) => {
+      const copy: SiteConfig = { ...site, routes: site.routes.map((r) => route(r, abs)) };
+      if (site.tls) copy.tls = { cert: abs(site.tls.cert), key: abs(site.tls.key) };
+      return copy;
+    }),
+  };
+  if (s.tls) out.tls = { ...s.tls, cert: abs(s.tls.cert), key: abs(s.tls.key) };
+  if (s.errorPage) out.errorPage = abs(s.errorPage);
+  if (clientAuth) {
+    const crl = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
+    const ca: ClientAuthConfig = { ...clientAuth, ca: abs(clientAuth.ca), crl: crl.map(abs) };
+    out.clientAuth = ca;
+  }
+  return out;
+}
+
+/**
+ * The config as every consumer reads it: file paths resolved against `baseDir` (the config file's directory),
+ * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
+ * `sites` is empty only on a redirectToHttps server, which never routes.
+ */
+export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
+  const abs = (p: string) => resolve(baseDir, p);
+  return { ...config, servers: config.servers.map((s) => server(s, abs)) };
+}

@@ -1,0 +1,138 @@
+// Checks across fields that the schema alone cannot express (plain servers off loopback, duplicate listeners...).
+import { isIP } from 'node:net';
+import type { GatewayConfig, ServerConfig, RouteConfig } from './schema.ts';
+import { keyPosition, valuePosition } from './positions.ts';
+import type { ConfigPath, SourceMap } from './positions.ts';
+import type { ConfigProblem } from './problems.ts';
+import type { SourcePosition } from '../core/errors.ts';
+import { pathText } from './issues.ts';
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
+}
+
+/** Splits "host:port" / "[v6]:port". */
+export function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, '').toLowerCase(), port: Number(listen.slice(i + 1)) };
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+function at(p: SourcePosition | undefined): string {
+  return p ? ` (line ${p.line})` : '';
+}
+
+/** Normalized form for comparing host names: lower case, no trailing dot, no IPv6 brackets. */
+function hostKey(h: string): string {
+  return h.toLowerCase().replace(/\.$/, '').replace(/^\[|\]$/g, '');
+}
+
+export function checkSemantics(config: GatewayConfig, src: SourceMap): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (message: string, position: SourcePosition | undefined, hint?: string) =>
+    problems.push({ code: 'CG_CONFIG_INVALID', message, hint, position });
+
+  const listeners: { listen: string; path: ConfigPath }[] = config.servers.map((s, i) => ({ listen: s.listen, path: ['servers', i, 'listen'] }));
+  if (config.metrics) listeners.push({ listen: config.metrics.listen, path: ['metrics', 'listen'] });
+  checkListeners(listeners, src, add);
+
+  config.servers.forEach((server, i) => checkServer(server, ['servers', i], src, add));
+  return problems;
+}
+
+type Add = (message: string, position: SourcePosition | undefined, hint?: string) => void;
+
+function checkListeners(listeners: { listen: string; path: ConfigPath }[], src: SourceMap, add: Add): void {
+  listeners.forEach((l, i) => {
+    const a = splitListen(l.listen);
+    if (a.port === 0) return; // port 0: the OS picks a free port each time, never a clash
+    for (const earlier of listeners.slice(0, i)) {
+      const b = splitListen(earlier.listen);
+      if (a.port !== b.port) continue;
+      if (a.host === b.host || WILDCARDS.has(a.host) || WILDCARDS.has(b.host)) {
+        const where = at(valuePosition(src, earlier.path));
+        add(`${pathText(l.path)}: ${l.listen} clashes with ${pathText(earlier.path)} = ${earlier.listen}${where}`, valuePosition(src, l.path),
+          'each listener needs its own port, or its own address on that port');
+        return;
+      }
+    }
+  });
+}
+
+function checkServer(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
+  const p = (...rest: PropertyKey[]) => [...base, ...rest];
+  const name = pathText(base);
+  const { host } = splitListen(server.listen);
+
+  if (!server.tls) {
+    if (!isLoopbackHost(host) && !server.allowPlainRemote) {
+      add(`${name}.listen: plain HTTP (no tls:) on ${server.listen} would carry requests unencrypted over the network`, valuePosition(src, p('listen')),
+        'add tls: {cert: ..., key: ...}, listen on 127.0.0.1, or set allowPlainRemote: true');
+    }
+    if (server.clientAuth) add(`${name}: clientAuth needs TLS, but this server has no tls:`, keyPosition(src, base, 'clientAuth'), 'add tls: {cert: ..., key: ...} or remove clientAuth');
+    server.sites?.forEach((site, j) => {
+      if (site.tls) add(`${name}.sites[${j}]: a site certificate needs TLS, but this server has no tls:`, keyPosition(src, p('sites', j), 'tls'), 'add tls: to the server or remove it from the site');
+    });
+  } else if (server.redirectToHttps !== undefined) {
+    add(`${name}: redirectToHttps belongs on a plain HTTP server; this one already has tls:`, keyPosition(src, base, 'redirectToHttps'),
+      'put redirectToHttps on a second, plain server, e.g. listen: 0.0.0.0:80 with allowPlainRemote: true');
+  }
+
+  if (server.redirectToHttps !== undefined && !server.tls) {
+    for (const key of ['routes', 'sites'] as const) {
+      if (server[key]) add(`${name}: a redirectToHttps server answers every request with a redirect, so its ${key} would never be used`, keyPosition(src, base, key), `remove ${key} or redirectToHttps`);
+    }
+    return;
+  }
+  if (server.routes && server.sites) {
+    add(`${name}: give either routes or sites, not both`, keyPosition(src, base, 'routes'),
+      'routes is shorthand for one site with hosts ["*"]: move these routes into such a site in sites');
+  } else if (!server.routes && !server.sites) {
+    add(`${name}: no routes: the server would refuse every request`, valuePosition(src, base),
+      'add routes: [{path: /, upstream: "http://127.0.0.1:3000"}], or sites: with hosts and routes');
+  }
+
+  const hostsSeen = new Map<string, ConfigPath>();
+  server.sites?.forEach((site, j) => {
+    site.hosts.forEach((h, k) => {
+      const hp = p('sites', j, 'hosts', k);
+      const first = hostsSeen.get(hostKey(h));
+      if (first) add(`${pathText(hp)}: host "${h}" is already listed at ${pathText(first)}${at(valuePosition(src, first))}`, valuePosition(src, hp), 'each host may belong to one site only');
+      else hostsSeen.set(hostKey(h), hp);
+    });
+    checkRoutes(site.routes, p('sites', j, 'routes'), src, add);
+  });
+  if (server.routes) checkRoutes(server.routes, p('routes'), src, add);
+}
+
+function checkRoutes(routes: RouteConfig[], base: ConfigPath, src: SourceMap, add: Add): void {
+  const seen = new Map<string, ConfigPath>();
+  routes.forEach((route, i) => {
+    const rp = [...base, i];
+    const key = route.path.length > 1 ? route.path.replace(/\/+$/, '') : route.path;
+    const first = seen.get(key);
+    if (first) {
+      add(`${pathText(rp)}.path: "${route.path}" is already routed by ${pathText(first)}${at(valuePosition(src, [...first, 'path']))}`,
+        valuePosition(src, [...rp, 'path']), 'merge the two routes; a path prefix may appear once per site');
+    } else {
+      seen.set(key, rp);
+    }
+    const up = route.upstream;
+    if (typeof up === 'object' && up.tls) {
+      if (up.url.startsWith('http://')) {
+        add(`${pathText(rp)}.upstream: tls settings apply only to an https:// upstream, but the url is ${up.url}`, keyPosition(src, [...rp, 'upstream'], 'tls'),
+          'use https:// in url, or remove tls');
+      }
+      if (Boolean(up.tls.cert) !== Boolean(up.tls.key)) {
+        const has = up.tls.cert ? 'cert' : 'key';
+        add(`${pathText(rp)}.upstream.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...rp, 'upstream', 'tls'], has),
+          'a client certificate for the upstream needs both cert and key');
+      }
+    }
+  });
+}
