@@ -1,0 +1,104 @@
+// Valid configs load and come back normalized: absolute paths, routes folded into sites, crl a list, defaults filled.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfigFile, parseConfigText } from '../../src/config/load.ts';
+import { isCertgateError } from '../../src/core/errors.ts';
+
+const EXAMPLES = new URL('../../examples/', import.meta.url);
+
+test('the example configs load', () => {
+  for (const name of ['minimal.yaml', 'certgate.yaml']) {
+    const config = loadConfigFile(new URL(name, EXAMPLES).pathname);
+    assert.ok(config.servers.length >= 1, name);
+    for (const server of config.servers) {
+      assert.equal(server.routes, undefined, `${name}: routes folded into sites`);
+      assert.ok(Array.isArray(server.sites));
+      if (server.redirectToHttps === undefined) assert.ok(server.sites!.length > 0, `${name}: ${server.listen} has sites`);
+    }
+  }
+});
+
+test('the full example uses every top-level and server key', () => {
+  const config = loadConfigFile(new URL('certgate.yaml', EXAMPLES).pathname);
+  const used = new Set(config.servers.flatMap((s) => Object.keys(s)));
+  for (const key of ['tls', 'clientAuth', 'securityHeaders', 'errorPage', 'redirectToHttps', 'allowPlainRemote', 'maxHeaderSize', 'timeouts', 'sites', 'http2']) {
+    assert.ok(used.has(key), `examples/certgate.yaml shows ${key}`);
+  }
+  assert.ok(config.metrics);
+});
+
+test('routes shorthand becomes one site with hosts ["*"]; crl a list; paths absolute against the config dir', () => {
+  const config = parseConfigText(
+    `servers:
+  - listen: 127.0.0.1:8443
+    tls: {cert: tls/server.crt, key: /abs/server.key}
+    errorPage: ../pages/error.html
+    clientAuth: {ca: ca.pem, crl: root.crl}
+    routes:
+      - path: /
+        upstream: {url: "https://127.0.0.1:3443", tls: {ca: up/ca.pem, cert: up/c.crt, key: up/c.key}}
+`,
+    'certgate.yaml',
+    '/etc/certgate',
+  );
+  const s = config.servers[0];
+  assert.deepEqual(s.tls, { cert: '/etc/certgate/tls/server.crt', key: '/abs/server.key', minVersion: 'TLSv1.2' });
+  assert.equal(s.errorPage, '/etc/pages/error.html');
+  assert.deepEqual(s.clientAuth, { ca: '/etc/certgate/ca.pem', crl: ['/etc/certgate/root.crl'], mode: 'verify', verifyDepth: 2, staleCrl: 'enforce' });
+  assert.equal(s.sites!.length, 1);
+  assert.deepEqual(s.sites![0].hosts, ['*']);
+  const up = s.sites![0].routes[0].upstream;
+  assert.ok(typeof up === 'object');
+  assert.deepEqual(up.tls, { ca: '/etc/certgate/up/ca.pem', cert: '/etc/certgate/up/c.crt', key: '/etc/certgate/up/c.key', insecureSkipVerify: false });
+});
+
+test('defaults are filled in', () => {
+  const config = parseConfigText('servers: [{listen: "127.0.0.1:8080", routes: [{path: /, upstream: "http://127.0.0.1:3000"}]}]\n', 'c.yaml', '/');
+  const s = config.servers[0];
+  assert.deepEqual(config.log, { level: 'info', access: true, format: 'json' });
+  assert.equal(s.http2, true);
+  assert.equal(s.securityHeaders, true);
+  assert.equal(s.maxHeaderSize, 16384);
+  assert.deepEqual(s.timeouts, { header: '10s', idle: '60s', handshake: '10s' });
+  const r = s.sites![0].routes[0];
+  assert.deepEqual([r.public, r.websocket, r.rewriteLocation, r.timeouts], [false, true, true, { connect: '5s', read: '90s' }]);
+  assert.equal(s.clientAuth, undefined);
+});
+
+test('accepted forms: IPv6 listen, wildcard hosts, port 0 twice, loopback plain servers, aliases', () => {
+  const config = parseConfigText(
+    `servers:
+  - listen: "[::1]:0"
+    routes: [{path: /, upstream: "http://[::1]:3000"}]
+  - listen: 127.0.0.1:0
+    tls: {cert: a.crt, key: a.key}
+    sites:
+      - hosts: ["*.example.com", example.com, "::1", "[fe80::1]", 10.0.0.1]
+        routes: &rs [{path: /api, upstream: "http://127.0.0.1:3000"}, {path: /api/v2, upstream: "https://127.0.0.1:3001"}]
+      - hosts: ["*"]
+        routes: *rs
+  - listen: localhost:8081
+    redirectToHttps: 443
+`,
+    'c.yaml',
+    '/',
+  );
+  assert.equal(config.servers.length, 3);
+  assert.deepEqual(config.servers[1].sites![1].routes.map((r) => r.path), ['/api', '/api/v2']);
+  assert.deepEqual(config.servers[2].sites, []);
+});
+
+test('loadConfigFile: a missing file and a directory are user errors naming the path', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'certgate-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'conf.d'));
+  for (const [path, code] of [[join(dir, 'nope.yaml'), 'CG_FILE_NOT_FOUND'], [join(dir, 'conf.d'), 'CG_FILE_UNREADABLE']] as const) {
+    assert.throws(() => loadConfigFile(path), (err) => isCertgateError(err) && err.code === code && err.message.includes(path));
+  }
+  const file = join(dir, 'certgate.yaml');
+  writeFileSync(file, 'servers:\n  - listen: 127.0.0.1:8443\n    tsl: {}\n');
+  assert.throws(() => loadConfigFile(file), (err) => isCertgateError(err) && err.userLine().startsWith(`${file}:3:5: unknown key "tsl"`));
+});
