@@ -187,7 +187,7 @@ export const Upstream = shape(
     z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional() }).describe('Upstream with TLS settings.'),
   ]),
   'an upstream URL (e.g. http://127.0.0.1:3000) or a mapping {url: ..., tls: {...}}',
-);
+).describe('Where the route sends requests: an http(s):// URL, or {url, tls} for an https upstream with TLS settings.');
 
 export const RouteTimeouts = z
   .strictObject({
@@ -217,7 +217,7 @@ export const Route = z
     public: z.boolean().default(false).describe('true: no client certificate needed on this route.'),
     allow: shape(z.array(Rule), 'a list of rules, e.g. [{ou: ops}, {cn: [alice, bob]}]')
       .optional()
-      .describe('Any rule matching allows. Absent: any verified certificate.'),
+      .describe('Any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
     deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match answers 403.'),
     websocket: z.boolean().default(true).describe('Allow WebSocket upgrades (authorized before the upgrade).'),
     timeouts: RouteTimeouts.default({ connect: '5s', read: '90s' }),
@@ -255,7 +255,8 @@ export const Site = z
       typeof v === 'string' ? `write a list: [${v}]` : undefined,
     ).describe('Host names (matched against Host and SNI); "*" matches any; "*.example.com" one label.'),
     tls: SiteTls.optional(),
-    routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]'),
+    routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
+      .describe('Path prefixes and their upstreams and access rules.'),
   })
   .describe('A virtual host.');
 
@@ -290,7 +291,9 @@ export const Server = z
       .default(16384)
       .describe('Largest request header block in bytes (then 431).'),
     timeouts: ServerTimeouts.default({ header: '10s', idle: '60s', handshake: '10s' }),
-    sites: shape(z.array(Site).min(1), 'a list of sites, e.g. [{hosts: [app.example.com], routes: [...]}]').optional(),
+    sites: shape(z.array(Site).min(1), 'a list of sites, e.g. [{hosts: [app.example.com], routes: [...]}]')
+      .optional()
+      .describe('Virtual hosts, picked by Host and SNI; a Host that matches no site gets 403. Give sites or routes.'),
     routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
       .optional()
       .describe('Shorthand for one site with hosts ["*"].'),
@@ -299,9 +302,9 @@ export const Server = z
 
 export const Log = z
   .strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Lowest level logged.'),
     access: z.boolean().default(true).describe('One access line per request.'),
-    format: z.enum(['json', 'pretty']).default('json'),
+    format: z.enum(['json', 'pretty']).default('json').describe('json: one JSON object per line; pretty: for a terminal.'),
   })
   .describe('Logging (pino).');
 
@@ -313,7 +316,8 @@ export const Metrics = z
 
 export const Config = z
   .strictObject({
-    servers: shape(z.array(Server).min(1), 'a list of servers, e.g. [{listen: "127.0.0.1:8443", tls: {...}, routes: [...]}]'),
+    servers: shape(z.array(Server).min(1), 'a list of servers, e.g. [{listen: "127.0.0.1:8443", tls: {...}, routes: [...]}]')
+      .describe('The listeners, each with its own TLS, client-certificate and routing settings.'),
     log: Log.default({ level: 'info', access: true, format: 'json' }),
     metrics: Metrics.optional(),
   })
