@@ -1,0 +1,96 @@
+// Process control for the benchmark: start pinned children (taskset), wait for their port, read RSS, stop them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Pinned {
+  child: ChildProcess;
+  /** The pid of the program itself: taskset execs it, so this is not a wrapper's pid. */
+  pid: number;
+  name: string;
+  /** Resolves with the exit code (or signal name) once the process has gone. */
+  exited: Promise<number | string>;
+  stop(): Promise<void>;
+}
+
+/** Starts `cmd args` pinned to `cpu` with taskset; stdout/stderr go to `logFile` (append) so nothing blocks on a pipe. */
+export function startPinned(name: string, cpu: number | null, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Pinned {
+  const fd = openSync(logFile, 'a');
+  const [file, argv] = cpu === null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+  const child = spawn(file, argv, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.once('error', () => resolve('spawn-error'));
+  });
+  let gone = false;
+  void exited.then(() => (gone = true));
+  return {
+    child,
+    pid: child.pid,
+    name,
+    exited,
+    async stop() {
+      if (gone) return;
+      child.kill('SIGTERM');
+      const t = await Promise.race([exited.then(() => 'ok'), sleep(5000, 'timeout')]);
+      if (t === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Waits until something accepts TCP on 127.0.0.1:port, or the process exits, or timeoutMs passes. */
+export async function waitForPort(port: number, proc: Pinned | null, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | string | null = null;
+  void proc?.exited.then((c) => (exited = c));
+  for (let i = 0; Date.now() < deadline && i < 1000; i++) {
+    if (exited !== null) throw new Error(`${proc?.name} exited (${exited}) before listening on port ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`${proc?.name ?? 'process'} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+/** A currently free loopback port (bind port 0, read it, close). nginx needs a concrete port number. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** VmRSS of a process in KiB (from /proc/PID/status). */
+export async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+/** The last `n` lines of a log file, for error messages. */
+export async function tail(file: string, n = 15): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}
