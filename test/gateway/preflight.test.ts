@@ -1,0 +1,157 @@
+// Preflight on real files made by the openssl CLI: pairs, expiry, chain order, purpose, host names, CA bundles.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runProcess } from '../helpers/cli.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { preflight } from '../../src/gateway/preflight.ts';
+import type { Finding } from '../../src/gateway/preflight.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'certgate-preflight-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function ossl(...args: string[]): Promise<void> {
+  const r = await runProcess('openssl', args, { cwd: dir, timeoutMs: 20_000 });
+  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** A CA valid for ten years; keys are EC P-256 and stay in the temp dir. */
+async function makeCa(name: string, issuer?: string): Promise<void> {
+  const ext = ['-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
+  if (!issuer) {
+    await ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=${name}`, ...ext);
+    return;
+  }
+  writeFileSync(join(dir, `${name}.ext`), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  await ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  await ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '3000', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+}
+
+/** A leaf valid for 400 days from now. */
+async function makeLeaf(name: string, issuer: string, eku: string, san: string): Promise<void> {
+  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=critical,CA:false\nextendedKeyUsage=${eku}\nsubjectAltName=${san}\n`);
+  await ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  await ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '400', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+  chmodSync(join(dir, `${name}.key`), 0o600);
+}
+
+const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+const DAY = 86_400_000;
+
+test.before(async () => {
+  await makeCa('root');
+  await makeCa('inter', 'root');
+  await makeLeaf('server', 'inter', 'serverAuth', 'DNS:localhost,DNS:app.example.com,IP:127.0.0.1');
+  await makeLeaf('other', 'inter', 'serverAuth', 'DNS:other.example.com');
+  await makeLeaf('client', 'inter', 'clientAuth', 'email:alice@example.com');
+  writeFileSync(join(dir, 'chain.pem'), read('server.crt') + read('inter.crt'));
+  writeFileSync(join(dir, 'chain-reversed.pem'), read('inter.crt') + read('server.crt'));
+  writeFileSync(join(dir, 'chain-gap.pem'), read('server.crt') + read('root.crt'));
+  writeFileSync(join(dir, 'clients-ca.pem'), read('root.crt') + read('inter.crt'));
+  writeFileSync(join(dir, 'not-a-ca.pem'), read('client.crt'));
+  writeFileSync(join(dir, 'error.html'), '<h1>{{status}}</h1>');
+  await ossl('pkey', '-in', 'server.key', '-out', 'server-enc.key', '-aes256', '-passout', 'pass:secret-test-only');
+  await ossl('x509', '-in', 'server.crt', '-outform', 'der', '-out', 'server.der');
+  writeFileSync(join(dir, 'loose.key'), read('server.key'));
+  chmodSync(join(dir, 'loose.key'), 0o644);
+});
+
+function config(server: string, extra = ''): string {
+  return `servers:\n  - listen: 127.0.0.1:8443\n${server}${extra}`;
+}
+const ROUTES = '    sites:\n      - hosts: [localhost, app.example.com]\n        routes: [{path: /, upstream: "http://127.0.0.1:3000"}]\n';
+const TLS = (cert = 'chain.pem', key = 'server.key') => `    tls: {cert: ${cert}, key: ${key}}\n`;
+const AUTH = (ca = 'clients-ca.pem') => `    clientAuth: {ca: ${ca}}\n`;
+
+function run(yaml: string, now?: Date): Finding[] {
+  return preflight(parseConfigText(yaml, 'certgate.yaml', dir), now);
+}
+const render = (fs: Finding[]) => fs.map((f) => `${f.level} ${f.file ? f.file.slice(dir.length + 1) : '-'}: ${f.message}`);
+
+test('a good config has no findings', () => {
+  assert.deepEqual(render(run(config(TLS() + AUTH() + ROUTES))), []);
+});
+
+interface Case {
+  name: string;
+  yaml: string;
+  now?: Date;
+  expect: Array<[Finding['level'], string, RegExp]>;
+}
+
+const inDays = (d: number) => new Date(Date.now() + d * DAY);
+
+const CASES: Case[] = [
+  { name: 'key of another certificate', yaml: config(TLS('chain.pem', 'other.key') + AUTH() + ROUTES),
+    expect: [['error', 'other.key', /does not belong to the certificate in .*chain\.pem \(CN=server\)/]] },
+  { name: 'missing certificate file', yaml: config(TLS('nope.crt') + AUTH() + ROUTES),
+    expect: [['error', 'nope.crt', /server certificate of servers\[0\] \(127\.0\.0\.1:8443\): the file does not exist/]] },
+  { name: 'DER instead of PEM', yaml: config(TLS('server.der') + AUTH() + ROUTES),
+    expect: [['error', 'server.der', /the file is DER; certgate reads PEM/]] },
+  { name: 'encrypted key', yaml: config(TLS('chain.pem', 'server-enc.key') + AUTH() + ROUTES),
+    expect: [['error', 'server-enc.key', /the key is encrypted/]] },
+  { name: 'key readable by others', yaml: config(TLS('chain.pem', 'loose.key') + AUTH() + ROUTES),
+    expect: [['warn', 'loose.key', /readable by group or others; chmod 600/]] },
+  { name: 'chain in the wrong order', yaml: config(TLS('chain-reversed.pem') + AUTH() + ROUTES),
+    expect: [['error', 'chain-reversed.pem', /the chain is out of order: the server certificate \(CN=server\) is certificate 2 of 2; put it first/]] },
+  { name: 'only CA certificates', yaml: config(TLS('clients-ca.pem', 'server.key') + AUTH() + ROUTES),
+    expect: [['error', 'clients-ca.pem', /holds only CA certificates \(CN=root; CN=inter\); put the server's own certificate first/]] },
+  { name: 'chain with a gap', yaml: config(TLS('chain-gap.pem') + AUTH() + ROUTES),
+    expect: [['error', 'chain-gap.pem', /certificate 2 \(CN=root\) did not issue certificate 1 \(CN=server\)/]] },
+  { name: 'client certificate used as server certificate', yaml: config(TLS('client.crt', 'client.key') + AUTH() + ROUTES),
+    expect: [
+      ['error', 'client.crt', /CN=client is not a server certificate \(its extended key usage lacks serverAuth\)/],
+      ['warn', 'client.crt', /localhost, app\.example\.com are not among the certificate's names \(email:alice@example\.com\)/],
+    ] },
+  { name: 'site host not in the certificate', yaml: config(TLS() + '    sites:\n      - hosts: [app.example.com, "*.example.com", "127.0.0.1", nope.example.org]\n        routes: [{path: /, upstream: "http://127.0.0.1:3000"}]\n'),
+    expect: [
+      ['warn', 'chain.pem', /\*\.example\.com, nope\.example\.org are not among the certificate's names/],
+      ['warn', undefined as unknown as string, /route \/ on app\.example\.com needs a client certificate, but servers\[0\] \(127\.0\.0\.1:8443\) asks for none/],
+    ] },
+  { name: 'expired server certificate', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(500),
+    expect: [['error', 'chain.pem', /server certificate of servers\[0\] \(127\.0\.0\.1:8443\): CN=server expired on \d{4}-\d\d-\d\d/]] },
+  { name: 'server certificate expiring soon', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(390),
+    expect: [['warn', 'chain.pem', /CN=server expires in 9 days/]] },
+  { name: 'server certificate not yet valid', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(-2),
+    expect: [
+      ['error', 'chain.pem', /CN=server is not valid until/],
+      ['error', 'chain.pem', /chain certificate 2: CN=inter is not valid until/],
+      ['error', 'clients-ca.pem', /client CA bundle of servers\[0\] \(127\.0\.0\.1:8443\): CN=root is not valid until/],
+      ['error', 'clients-ca.pem', /CN=inter is not valid until/],
+    ] },
+  { name: 'client certificate in the client CA bundle', yaml: config(TLS() + AUTH('not-a-ca.pem') + ROUTES),
+    expect: [['error', 'not-a-ca.pem', /CN=client is not a CA certificate/]] },
+  { name: 'missing error page and CRL', yaml: config(TLS() + '    clientAuth: {ca: clients-ca.pem, crl: none.crl}\n    errorPage: missing.html\n' + ROUTES),
+    expect: [
+      ['error', 'none.crl', /CRL of servers\[0\] .*: the file does not exist/],
+      ['error', 'missing.html', /error page of servers\[0\] .*: the file does not exist/],
+    ] },
+  { name: 'public route behind clientAuth require', yaml: config(TLS() + '    clientAuth: {ca: clients-ca.pem, mode: require}\n    routes: [{path: /health, upstream: "http://127.0.0.1:3000", public: true}]\n'),
+    expect: [['warn', undefined as unknown as string, /route \/health is public, but clientAuth mode require/]] },
+  { name: 'upstream client key mismatch', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {ca: clients-ca.pem, cert: client.crt, key: other.key}}\n'),
+    expect: [['error', 'other.key', /client key for upstream https:\/\/127\.0\.0\.1:3443 of .*: does not belong to the certificate/]] },
+];
+
+for (const c of CASES) {
+  test(`preflight: ${c.name}`, () => {
+    const findings = run(c.yaml, c.now);
+    assert.equal(findings.length, c.expect.length, render(findings).join('\n'));
+    c.expect.forEach(([level, file, message], i) => {
+      const f = findings[i];
+      assert.equal(f.level, level, render(findings).join('\n'));
+      assert.equal(f.file, file === undefined ? undefined : join(dir, file));
+      assert.match(f.message, message);
+      if (level === 'error') assert.ok(f.code === 'CG_CONFIG_TLS' || f.code === 'CG_CONFIG_FILE');
+    });
+  });
+}
+
+test('a bad pair used by two servers is reported for each, naming the server', () => {
+  const yaml = config(TLS('chain.pem', 'other.key') + AUTH() + ROUTES) + `  - listen: 127.0.0.1:9443\n${TLS('chain.pem', 'other.key')}${AUTH()}${ROUTES}`;
+  const errors = run(yaml).filter((f) => f.level === 'error').map((f) => f.message);
+  assert.equal(errors.length, 2);
+  assert.match(errors[0], /servers\[0\] \(127\.0\.0\.1:8443\)/);
+  assert.match(errors[1], /servers\[1\] \(127\.0\.0\.1:9443\)/);
+});
