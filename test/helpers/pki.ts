@@ -1,0 +1,98 @@
+// Test helper: throwaway certgate CAs and certificates made through the library (fast, short validity, in mkdtemp).
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa } from '../../src/pki/ca-setup.ts';
+import { loadCa, unlockCa } from '../../src/pki/ca.ts';
+import type { UnlockedCa, Validity } from '../../src/pki/ca.ts';
+import { issueCertificate } from '../../src/pki/issue.ts';
+import type { IssueResult } from '../../src/pki/issue.ts';
+import type { KeyType } from '../../src/pki/keys.ts';
+import type { LeafProfile, SanInput } from '../../src/pki/profiles.ts';
+import { CaStore } from '../../src/pki/store.ts';
+
+/** Anything with node:test's `after` (the test context `t`). */
+export interface Cleanup {
+  after(fn: () => void | Promise<void>): void;
+}
+
+/** A mkdtemp directory removed when the test ends. */
+export function tempDir(t: Cleanup, prefix = 'cg-pki-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestCa {
+  /** The CA directory (ca.crt, ca.key, chain.pem, certgate.db, issued/). */
+  dir: string;
+  ca: UnlockedCa;
+  /** null when the key is unencrypted. */
+  passphrase: string | null;
+  /** A 0600 file holding the passphrase (for CLI --passphrase-file), or null. */
+  passphraseFile: string | null;
+  certPath: string;
+  chainPath: string;
+}
+
+export interface MakeCaOptions {
+  name?: string;
+  keyType?: KeyType;
+  /** Default 30 days: short, but room for leaf certs of a few days. */
+  days?: number;
+  /** Default 'test-passphrase'; null for an unencrypted key. */
+  passphrase?: string | null;
+  /** Makes an intermediate signed by this CA. */
+  parent?: TestCa;
+  pathLength?: number;
+  /** Exact validity, e.g. an already-expired CA. */
+  validity?: Validity;
+}
+
+/** Creates a CA in a fresh temp dir (removed after the test). */
+export async function makeCa(t: Cleanup, o: MakeCaOptions = {}): Promise<TestCa> {
+  const base = tempDir(t, 'cg-ca-');
+  const dir = join(base, 'pki');
+  const passphrase = o.passphrase === undefined ? 'test-passphrase' : o.passphrase;
+  await createCa({
+    dir, name: o.name ?? (o.parent ? 'Test Intermediate CA' : 'Test Root CA'), keyType: o.keyType, days: o.days ?? 30,
+    passphrase, parent: o.parent?.ca, pathLength: o.pathLength ?? (o.parent ? 0 : undefined), validity: o.validity,
+  });
+  let passphraseFile: string | null = null;
+  if (passphrase !== null) {
+    passphraseFile = join(base, 'passphrase.txt');
+    writeFileSync(passphraseFile, passphrase + '\n', { mode: 0o600 });
+  }
+  const ca = await unlockCa(loadCa(dir), passphrase);
+  return { dir, ca, passphrase, passphraseFile, certPath: join(dir, 'ca.crt'), chainPath: join(dir, 'chain.pem') };
+}
+
+export interface IssueOptions extends SanInput {
+  profile?: LeafProfile;
+  /** Default 7 days. */
+  days?: number;
+  keyType?: KeyType;
+  o?: string;
+  ous?: string[];
+  validity?: Validity;
+}
+
+export interface TestCert extends IssueResult {
+  keyPem: string;
+}
+
+/** Issues a client (default) or server certificate; a server gets DNS:localhost + IP:127.0.0.1 unless given SANs. */
+export async function issueCert(tca: TestCa, name: string, o: IssueOptions = {}): Promise<TestCert> {
+  const profile = o.profile ?? 'client';
+  const sans: SanInput = { dns: o.dns, ip: o.ip, email: o.email, uri: o.uri };
+  if (profile === 'server' && !o.dns && !o.ip) Object.assign(sans, { dns: ['localhost'], ip: ['127.0.0.1'] });
+  const store = CaStore.open(tca.dir);
+  try {
+    const r = await issueCertificate(tca.ca, store, {
+      name, profile, sans, days: o.days ?? 7, keyType: o.keyType, o: o.o, ous: o.ous, validity: o.validity,
+    });
+    return { ...r, keyPem: readFileSync(r.keyPath!, 'utf8') };
+  } finally {
+    store.close();
+  }
+}
