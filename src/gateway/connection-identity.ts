@@ -1,7 +1,8 @@
 // Per-connection client-certificate state: the peer chain, identity and identity headers are worked out once per
 // connection; only the revocation verdict is redone, and only when the CRLs in force change (a new trust object).
-import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import type { Socket } from 'node:net';
 import { identityFromCertificate } from './identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import { reasonFromTlsError } from './reasons.ts';
@@ -45,35 +46,76 @@ export const NO_CLIENT_AUTH: Verdict = {
   identity: null, reason: 'no_certificate', presented: null, verify: 'NONE', headers: NO_CERT_HEADERS, validUntil: Infinity,
 };
 
+/** The verdict for a connection that was asked for a certificate and sent none. */
+const NO_CERTIFICATE: Verdict = NO_CLIENT_AUTH;
+
 const kState = Symbol('certgate.connection');
 
-/** What the TLS layer told us about the peer, read once. */
-interface ConnectionState {
+/** What we know about one client connection, read once and cached on it. */
+export interface ConnectionState {
+  /** Client address, IPv4-mapped IPv6 unwrapped ("::ffff:10.0.0.1" becomes "10.0.0.1"). */
+  ip: string;
+  /** SNI the client sent, lowercase; null without TLS or SNI. */
+  servername: string | null;
+  /** Peer certificate chain, leaf first ([] when none was sent or none was asked for). */
   chain: X509Certificate[];
+  /** Why the TLS layer did not verify the certificate (null when it did). */
   tlsReason: ReasonCode | null;
+  /** Identity of the presented certificate, verified or not (for logs only). */
   presented: ClientIdentity | null;
   trust: RevocationSource | null;
   verdict: Verdict | null;
 }
 
-function readPeer(socket: TLSSocket, policy: ClientAuthPolicy): ConnectionState {
-  const leaf = socket.getPeerX509Certificate();
-  if (!leaf) return { chain: [], tlsReason: 'no_certificate', presented: null, trust: null, verdict: null };
-  // Node completes the chain from the CA store, also on resumed sessions (which carry only the leaf)
-  const chain: X509Certificate[] = [leaf];
-  for (let c: X509Certificate | undefined = leaf.issuerCertificate; c && chain.length < 20; c = c.issuerCertificate) {
-    if (c.fingerprint256 === chain[chain.length - 1].fingerprint256) break; // self-signed root points at itself
-    chain.push(c);
+/** "::ffff:10.1.2.3" → "10.1.2.3"; other addresses unchanged. */
+export function unmapIp(ip: string | undefined): string {
+  if (!ip) return '';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
+ * The state of the connection behind `socket`, cached on `holder` (the socket for HTTP/1.1, the Http2Session for
+ * HTTP/2, whose `socket` is a slow proxy). `policy` null: no client certificate was requested.
+ */
+export function connectionState(holder: object, socket: TLSSocket | Socket, policy: ClientAuthPolicy | null): ConnectionState {
+  const cached = (holder as Record<symbol, ConnectionState | undefined>)[kState];
+  if (cached !== undefined) return cached;
+  const tlsSocket = (socket as TLSSocket).encrypted ? (socket as TLSSocket) : null;
+  const sni = tlsSocket ? (tlsSocket as TLSSocket & { servername?: string | false }).servername : undefined;
+  const state: ConnectionState = {
+    ip: unmapIp(socket.remoteAddress),
+    servername: typeof sni === 'string' && sni !== '' ? sni.toLowerCase() : null,
+    chain: [],
+    tlsReason: 'no_certificate',
+    presented: null,
+    trust: null,
+    verdict: null,
+  };
+  if (tlsSocket && policy && policy.mode !== 'off') readPeer(tlsSocket, policy, state);
+  (holder as Record<symbol, ConnectionState>)[kState] = state;
+  return state;
+}
+
+function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, state: ConnectionState): void {
+  // getPeerX509Certificate() has no issuer links; the detailed legacy form carries the chain as Node completed it
+  // from the CA store (also on resumed sessions, which carry only the leaf). Read once per connection.
+  const peer = socket.getPeerCertificate(true) as DetailedPeerCertificate | null;
+  if (!peer || !peer.raw) return;
+  const chain: X509Certificate[] = [];
+  for (let c: DetailedPeerCertificate | undefined = peer; c?.raw && chain.length < 20; c = c.issuerCertificate) {
+    chain.push(new X509Certificate(c.raw));
+    if (c.issuerCertificate === c) break; // a self-signed root points at itself
   }
+  const leaf = chain[0];
   let tlsReason: ReasonCode | null = socket.authorized ? null : reasonFromTlsError(String(socket.authorizationError ?? ''), true);
   if (tlsReason === null && belowAnchor(chain) > policy.verifyDepth) tlsReason = 'chain_too_deep';
-  let presented: ClientIdentity | null = null;
   try {
-    presented = identityFromCertificate(leaf);
+    state.presented = identityFromCertificate(leaf);
   } catch {
     tlsReason ??= 'invalid_certificate';
   }
-  return { chain, tlsReason, presented, trust: null, verdict: null };
+  state.chain = chain;
+  state.tlsReason = tlsReason;
 }
 
 /** Certificates below the trust anchor: the leaf plus intermediates (the self-issued root is not counted). */
@@ -85,12 +127,13 @@ export function belowAnchor(chain: readonly X509Certificate[]): number {
 function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {
   const presented = state.presented;
   let reason = state.tlsReason;
+  if (reason === 'no_certificate') return NO_CERTIFICATE;
   const notAfter = presented ? presented.notAfter.getTime() : Infinity;
   if (reason === null && now > notAfter) reason = 'expired';
   if (reason === null && trust.revokedChain(state.chain) !== null) reason = 'revoked';
   if (reason === null && policy.staleCrl === 'refuse' && trust.stale.length > 0) reason = 'crl_stale';
   if (reason !== null) {
-    const verify = reason === 'no_certificate' ? 'NONE' : `FAILED:${reason}`;
+    const verify = `FAILED:${reason}`;
     // An unverified certificate's names are never forwarded: the upstream must not trust a look-alike DN.
     return { identity: null, reason, presented, verify, headers: ['x-client-verify', verify], validUntil: notAfter };
   }
@@ -113,16 +156,10 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
 }
 
 /**
- * The verdict for the connection behind `socket` under `trust`, cached on `holder` (the TLS socket for HTTP/1.1,
- * the Http2Session for HTTP/2, whose `socket` is a slow proxy). A new trust object (CRLs re-read) or the
+ * The verdict for a connection under `trust`, cached on its state. A new trust object (CRLs re-read) or the
  * certificate's notAfter passing makes the next request recompute it; otherwise this is a few property reads.
  */
-export function connectionVerdict(holder: object, socket: TLSSocket, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {
-  let state = (holder as Record<symbol, ConnectionState | undefined>)[kState];
-  if (state === undefined) {
-    state = readPeer(socket, policy);
-    (holder as Record<symbol, ConnectionState>)[kState] = state;
-  }
+export function connectionVerdict(state: ConnectionState, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {
   let verdict = state.verdict;
   if (verdict === null || state.trust !== trust || now > verdict.validUntil) {
     verdict = buildVerdict(state, trust, policy, now);

@@ -184,9 +184,14 @@ export function locationRewriter(upstreamOrigin: string, publicOrigin: string, p
 
 /**
  * Header values must be latin1 on the wire; DNs with UTF-8 names (CN=Jürgen) are sent as their UTF-8 bytes,
- * the way nginx passes $ssl_client_s_dn. Computed once per connection.
+ * the way nginx passes $ssl_client_s_dn. Control characters (a CR/LF smuggled into a certificate name) are
+ * written as \\XX so they can never split a header. Computed once per connection.
  */
 export function toWireValue(value: string): string {
   // eslint-disable-next-line no-control-regex
-  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+  const safe = /[\x00-\x08\x0a-\x1f\x7f]/.test(value)
+    // eslint-disable-next-line no-control-regex
+    ? value.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => '\\' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
+    : value;
+  return /[^\x00-\x7f]/.test(safe) ? Buffer.from(safe, 'utf8').toString('latin1') : safe;
 }

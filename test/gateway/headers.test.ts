@@ -92,3 +92,8 @@ test('UTF-8 DN values travel as their UTF-8 bytes', () => {
   assert.equal(Buffer.from(toWireValue('CN=Jürgen'), 'latin1').toString('utf8'), 'CN=Jürgen');
   assert.equal(Buffer.from(toWireValue('CN=Jürgen 日本'), 'latin1').toString('utf8'), 'CN=Jürgen 日本');
 });
+
+test('control characters in certificate names cannot split a header', () => {
+  assert.equal(toWireValue('CN=a\r\nX-Evil: 1'), 'CN=a\\0D\\0AX-Evil: 1');
+  assert.equal(toWireValue('CN=tab\tok'), 'CN=tab\tok');
+});

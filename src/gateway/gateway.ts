@@ -1,0 +1,204 @@
+// The gateway as a whole: every listener of a config, the upstream pools, the metrics endpoint, CRL re-reads,
+// configuration reloads and graceful shutdown. `createGateway` has no side effects until `start()`.
+import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics, MetricsServer } from '../observability/metrics.ts';
+import { startMetricsServer } from '../observability/metrics.ts';
+import { UpstreamPools } from './upstream-pool.ts';
+import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
+import type { ListenerRuntime } from './runtime.ts';
+import { createListener } from './server.ts';
+import type { Listener } from './server.ts';
+
+export interface GatewayDeps {
+  logger: Logger;
+  metrics: GatewayMetrics;
+}
+
+export interface BoundAddress {
+  /** The configured listen string (port 0 stays 0 here). */
+  listen: string;
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+export interface Gateway {
+  /** Listens on every address; resolves with the bound addresses (port 0 resolved). */
+  start(): Promise<BoundAddress[]>;
+  /** Puts a new config in force. Throws (and changes nothing) when any part of it cannot be compiled or bound. */
+  reload(next: GatewayConfig): Promise<void>;
+  /** Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail. */
+  reloadTrust(): void;
+  /** Stops accepting, drains in-flight requests for at most `timeoutMs`, closes pools and the metrics server. */
+  stop(timeoutMs: number): Promise<void>;
+  /** Every CRL file in force (for the file watcher). */
+  crlFiles(): string[];
+  addresses(): BoundAddress[];
+  readonly config: GatewayConfig;
+}
+
+function crlFilesOf(config: GatewayConfig): string[] {
+  const files = new Set<string>();
+  for (const s of config.servers) {
+    const crl = s.clientAuth?.crl;
+    for (const f of crl === undefined ? [] : Array.isArray(crl) ? crl : [crl]) files.add(f);
+    if (s.clientAuth) files.add(s.clientAuth.ca);
+  }
+  return [...files];
+}
+
+export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): Gateway {
+  const { logger, metrics } = deps;
+  const pools = new UpstreamPools();
+  let config = initialConfig;
+  let listeners = new Map<string, Listener>();
+  let bound = new Map<string, BoundAddress>();
+  let metricsServer: MetricsServer | undefined;
+  const handlerDeps = { logger, metrics, accessLog: config.log.access };
+
+  const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
+    const out = new Map<string, ListenerRuntime>();
+    for (const server of cfg.servers) out.set(server.listen, compileListener(server, pools));
+    return out;
+  };
+
+  const reportTrust = (): void => {
+    let stale = 0;
+    let generation = 0;
+    for (const l of listeners.values()) {
+      const t = l.runtime.trust;
+      if (!t) continue;
+      generation = Math.max(generation, t.generation);
+      if (t.stale.length > 0) {
+        stale = 1;
+        logger.warn({ event: 'trust.crl_stale', listen: l.runtime.listen, stale: t.stale, policy: l.runtime.clientAuth?.staleCrl },
+          l.runtime.clientAuth?.staleCrl === 'refuse'
+            ? 'a CRL is past its nextUpdate: client certificates are refused until it is renewed (staleCrl: refuse)'
+            : 'a CRL is past its nextUpdate: its revocations stay enforced; renew it (certgate crl) soon');
+      }
+    }
+    metrics.crlStale.set(stale);
+    metrics.trustGeneration.set(generation);
+  };
+
+  const startMetrics = async (cfg: GatewayConfig): Promise<void> => {
+    if (!cfg.metrics) return;
+    const { host, port } = splitListen(cfg.metrics.listen);
+    metricsServer = await startMetricsServer(metrics.registry, host, port);
+    logger.info({ event: 'metrics.listening', address: `${metricsServer.address.address}:${metricsServer.address.port}` }, 'metrics endpoint listening');
+  };
+
+  const startListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
+    const listener = createListener(rt, handlerDeps);
+    const a = await listener.start();
+    const address: BoundAddress = { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls };
+    logger.info({ event: 'gateway.listening', listen: rt.listen, address: `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, tls: rt.tls,
+      clientAuth: rt.clientAuth?.mode ?? 'none', redirectToHttps: rt.redirectPort }, `listening on ${rt.scheme}://${a.host}:${a.port}`);
+    return [listener, address];
+  };
+
+  return {
+    get config() {
+      return config;
+    },
+    async start() {
+      const runtimes = compileAll(config);
+      try {
+        for (const rt of runtimes.values()) {
+          const [listener, address] = await startListener(rt);
+          listeners.set(rt.listen, listener);
+          bound.set(rt.listen, address);
+        }
+        await startMetrics(config);
+      } catch (err) {
+        await Promise.all([...listeners.values()].map((l) => l.drain(0)));
+        await pools.closeAll(0);
+        throw err;
+      }
+      reportTrust();
+      return [...bound.values()];
+    },
+
+    async reload(next) {
+      const runtimes = compileAll(next); // throws before anything changes
+      const added: Array<[string, Listener, BoundAddress]> = [];
+      try {
+        for (const [listen, rt] of runtimes) {
+          if (listeners.has(listen)) continue;
+          const [l, a] = await startListener(rt);
+          added.push([listen, l, a]);
+        }
+      } catch (err) {
+        await Promise.all(added.map(([, l]) => l.drain(0)));
+        throw err;
+      }
+      const nextListeners = new Map<string, Listener>();
+      const nextBound = new Map<string, BoundAddress>();
+      for (const [listen, rt] of runtimes) {
+        const existing = listeners.get(listen);
+        if (existing) {
+          existing.swap(rt);
+          existing.rotateTicketKeys();
+          nextListeners.set(listen, existing);
+          nextBound.set(listen, { ...bound.get(listen)!, tls: rt.tls });
+        }
+      }
+      for (const [listen, l, a] of added) {
+        nextListeners.set(listen, l);
+        nextBound.set(listen, a);
+      }
+      const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
+      listeners = nextListeners;
+      bound = nextBound;
+      const previous = config;
+      config = next;
+      handlerDeps.accessLog = next.log.access;
+      logger.level = next.log.level;
+      for (const [listen, l] of removed) {
+        logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
+        void l.drain(10_000);
+      }
+      const keep = new Set<string>();
+      for (const rt of runtimes.values()) for (const t of rt.targets.values()) keep.add(t.upstream.key);
+      void pools.retain(keep);
+      if (JSON.stringify(next.metrics) !== JSON.stringify(previous.metrics) || (next.metrics && !metricsServer)) {
+        await metricsServer?.close();
+        metricsServer = undefined;
+        await startMetrics(next);
+      }
+      reportTrust();
+    },
+
+    reloadTrust() {
+      for (const l of listeners.values()) {
+        const rt = l.runtime;
+        if (!rt.trust) continue;
+        try {
+          rt.trust = loadClientTrust(rt.config as ServerConfig);
+          l.rotateTicketKeys();
+          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: rt.trust?.generation }, 'CA and CRL files re-read');
+        } catch (err) {
+          logger.error({ event: 'trust.reload_failed', listen: rt.listen, err }, 'CA/CRL files could not be re-read; the previous ones stay in force');
+        }
+      }
+      reportTrust();
+    },
+
+    async stop(timeoutMs) {
+      logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
+      await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
+      await pools.closeAll(Math.min(timeoutMs, 2_000));
+      await metricsServer?.close();
+      logger.info({ event: 'gateway.stopped' }, 'stopped');
+    },
+
+    crlFiles() {
+      return crlFilesOf(config);
+    },
+
+    addresses() {
+      return [...bound.values()];
+    },
+  };
+}

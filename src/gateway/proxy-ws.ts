@@ -1,0 +1,134 @@
+// WebSocket (HTTP/1.1 Upgrade): every decision step runs before the upgrade; allowed upgrades become a raw tunnel
+// to the upstream, piped both ways; refused ones get the error page and the connection is closed.
+import { connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { decide, record, sendError, handleRequest } from './request-handler.ts';
+import type { HandlerDeps, Decision } from './request-handler.ts';
+import { connectionState } from './connection-identity.ts';
+import type { ListenerRuntime } from './runtime.ts';
+import type { ReasonCode } from './reasons.ts';
+import { reasonForUpstreamError } from './proxy-http.ts';
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_VALUE = /[\r\n\0]/;
+
+/** Writes the error page as a raw HTTP/1.1 response on an upgrade socket and closes it. */
+function refuse(rt: ListenerRuntime, req: IncomingMessage, socket: Duplex, reason: ReasonCode): number {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.on('finish', () => socket.end());
+  return sendError(rt, req, res, reason);
+}
+
+/** Handles the `upgrade` event of the HTTP/1.1 side of a listener. */
+export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const start = performance.now();
+  socket.on('error', () => socket.destroy());
+  const state = connectionState(req.socket, req.socket, rt.clientAuth);
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    // Not a WebSocket (e.g. "Upgrade: h2c"): answer it as the ordinary request it also is, then close.
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.on('finish', () => socket.end());
+    handleRequest(rt, deps, req, res);
+    return;
+  }
+  const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
+  if (d.reason === null && d.target !== null && !d.target.websocket) d.reason = 'websocket_refused';
+  if (d.reason !== null || d.target === null) {
+    const status = refuse(rt, req, socket, d.reason ?? 'internal_error');
+    record(deps, rt, req, d, status, 0, start);
+    return;
+  }
+  tunnel(rt, deps, req, socket, head, d, start);
+}
+
+function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): string | undefined {
+  const host = d.host ?? '';
+  const ip = d.state.ip;
+  const headers = [
+    ...d.scan.forward,
+    'host', host,
+    'x-forwarded-for', d.scan.xff === undefined ? ip : `${d.scan.xff}, ${ip}`,
+    'x-forwarded-proto', rt.scheme,
+    'x-forwarded-host', host,
+    'x-real-ip', ip,
+    ...d.verdict.headers,
+    'connection', 'Upgrade',
+    'upgrade', 'websocket',
+  ];
+  let head = `${req.method} ${d.path}${d.query} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    // Node's parser already refused CR/LF from the client; this guards values certgate builds itself.
+    if (UNSAFE_VALUE.test(headers[i]) || UNSAFE_VALUE.test(headers[i + 1])) return undefined;
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  }
+  return head + '\r\n';
+}
+
+function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, client: Duplex, head: Buffer, d: Decision, start: number): void {
+  const target = d.target!;
+  const up = target.upstream;
+  const headText = requestHead(rt, req, d);
+  if (headText === undefined) {
+    record(deps, rt, req, d, refuse(rt, req, client, 'bad_request'), 0, start);
+    return;
+  }
+  const upstream: Socket = up.tls
+    ? tlsConnect({ host: up.hostname, port: up.port, ...up.tlsOptions, ALPNProtocols: ['http/1.1'] })
+    : netConnect({ host: up.hostname, port: up.port });
+  const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), up.connectTimeoutMs);
+  let status = 0;
+  let bytes = 0;
+  let open = false;
+  let done = false;
+  // Before the upstream answered, a failure still gets the error page; afterwards only closing is honest.
+  const failEarly = (err: Error) => {
+    if (done) return;
+    done = true;
+    clearTimeout(connectTimer);
+    const { reason, kind } = reasonForUpstreamError(err);
+    deps.metrics.upstreamErrors.inc({ upstream: up.origin, kind });
+    deps.logger.warn({ event: 'proxy.upstream_error', upstream: up.origin, kind, code: (err as { code?: string }).code, err: err.message, path: d.path }, 'WebSocket upstream failed');
+    d.reason = reason;
+    upstream.destroy();
+    record(deps, rt, req, d, refuse(rt, req, client, reason), 0, start);
+  };
+  upstream.once(up.tls ? 'secureConnect' : 'connect', () => {
+    clearTimeout(connectTimer);
+    open = true;
+    deps.metrics.websockets.inc();
+    upstream.write(headText);
+    if (head.length) upstream.write(head);
+    upstream.once('data', (chunk: Buffer) => {
+      // "HTTP/1.1 101 ..." — whatever the upstream answers goes to the client verbatim
+      status = Number(chunk.subarray(9, 12).toString('latin1')) || 502;
+    });
+    upstream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('error', (err) => {
+    if (status === 0) failEarly(err);
+    else client.destroy();
+  });
+  upstream.on('close', () => {
+    if (status === 0) failEarly(Object.assign(new Error('upstream closed before answering'), { code: 'UND_ERR_SOCKET' }));
+  });
+  client.on('close', () => {
+    upstream.destroy();
+    if (open) deps.metrics.websockets.dec();
+    open = false;
+    if (done) return;
+    done = true;
+    clearTimeout(connectTimer);
+    record(deps, rt, req, d, status || 499, bytes, start);
+  });
+}

@@ -1,0 +1,198 @@
+// The per-request pipeline, identical for HTTP/1.1 and HTTP/2: strip identity headers, pick the site (SNI/Host),
+// normalize the path, match the route, check the certificate (revocation included), authorize, then proxy.
+import { performance } from 'node:perf_hooks';
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { scanRequestHeaders, locationRewriter } from './headers.ts';
+import type { RequestHeaderScan } from './headers.ts';
+import { normalizePath } from './path.ts';
+import { selectSite, matchRoute } from './route-match.ts';
+import { authorize } from './policy.ts';
+import type { ReasonCode } from './reasons.ts';
+import { connectionState, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
+import type { ConnectionState, Verdict } from './connection-identity.ts';
+import { proxyHttp, reasonForUpstreamError } from './proxy-http.ts';
+import type { ClientRequest, ClientResponse } from './proxy-http.ts';
+import type { ListenerRuntime, RouteTarget } from './runtime.ts';
+
+export interface HandlerDeps {
+  logger: Logger;
+  metrics: GatewayMetrics;
+  accessLog: boolean;
+}
+
+/** The outcome of the decision steps (everything before proxying), shared with the WebSocket path. */
+export interface Decision {
+  scan: RequestHeaderScan;
+  state: ConnectionState;
+  verdict: Verdict;
+  host: string | undefined;
+  /** Normalized path (or the raw one when normalization failed), without the query. */
+  path: string;
+  /** "?..." or "". */
+  query: string;
+  reason: ReasonCode | null;
+  target: RouteTarget | null;
+  routePath: string | undefined;
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
+
+/** Reads the connection state of a request: the socket for HTTP/1.1, the session for HTTP/2. */
+export function stateOf(rt: ListenerRuntime, req: ClientRequest): ConnectionState {
+  const stream = (req as Http2ServerRequest).stream;
+  if (stream !== undefined) {
+    const session = stream.session!;
+    return connectionState(session, session.socket as TLSSocket, rt.clientAuth);
+  }
+  return connectionState(req.socket, req.socket, rt.clientAuth);
+}
+
+/** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
+export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number): Decision {
+  // 1. Identity headers (and hop-by-hop fields) are gone before anything looks at the request.
+  const scan = scanRequestHeaders(rawHeaders);
+  let host = scan.host;
+  let target = url ?? '';
+  const d: Decision = { scan, state, verdict: NO_CLIENT_AUTH, host, path: '', query: '', reason: null, target: null, routePath: undefined };
+  if (target.charCodeAt(0) !== 47 /* '/' */) {
+    // absolute-form (RFC 9112 §3.2.2): its authority replaces Host
+    const m = ABSOLUTE_FORM.exec(target);
+    if (!m) return fail(d, 'bad_request', target);
+    host = d.host = m[1];
+    target = m[2] || '/';
+  }
+  const q = target.indexOf('?');
+  const rawPath = q < 0 ? target : target.slice(0, q);
+  d.query = q < 0 ? '' : target.slice(q);
+  d.path = rawPath;
+  if (scan.hostCount > 1) return fail(d, 'bad_request', rawPath);
+  // 2. Site by SNI and Host, on every request (HTTP/2 coalescing reuses one connection for several hosts).
+  const selected = selectSite(rt.compiled, host, state.servername);
+  if ('reason' in selected) return fail(d, selected.reason, rawPath);
+  // 3. Path normalization, 4. route.
+  const norm = normalizePath(rawPath);
+  if (!norm.ok) return fail(d, 'bad_path', rawPath);
+  d.path = norm.path;
+  const route = matchRoute(selected.site, norm.path);
+  if (route === undefined) return fail(d, 'no_route', norm.path);
+  const config = route.config;
+  d.routePath = config.path;
+  // 5. The certificate, checked against the CRLs in force now (cached per connection per trust generation).
+  if (rt.clientAuth !== null && rt.trust !== null) d.verdict = connectionVerdict(state, rt.trust, rt.clientAuth, now);
+  // 6. Authorization: only a verified, unrevoked identity is ever looked at.
+  const decision = authorize(route, { identity: d.verdict.identity, verifyReason: d.verdict.reason, sourceIp: state.ip });
+  if (!decision.allowed) return fail(d, decision.reason, norm.path);
+  d.target = rt.targets.get(config) ?? null;
+  if (d.target === null) return fail(d, 'internal_error', norm.path);
+  return d;
+}
+
+function fail(d: Decision, reason: ReasonCode, path: string): Decision {
+  d.reason = reason;
+  d.path = path;
+  return d;
+}
+
+/** Sends the gateway's own error page for `reason`, with the security headers. */
+export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientResponse, reason: ReasonCode): number {
+  const page = rt.pages(reason);
+  if (res.headersSent) {
+    (res as ServerResponse).destroy();
+    return page.status;
+  }
+  const headers = [...page.headers, ...rt.security.flat];
+  // a malformed HTTP/1.1 request may have left the stream in an unknown state: do not reuse the connection
+  if (page.status === 400 && req.httpVersionMajor === 1) headers.push('connection', 'close');
+  (res as ServerResponse).writeHead(page.status, headers);
+  (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
+  return page.status;
+}
+
+/** Writes the access line and updates the request metrics. */
+export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientRequest, d: Decision, status: number, bytes: number, start: number): void {
+  const seconds = (performance.now() - start) / 1000;
+  deps.metrics.requests.inc({ status: String(status), reason: d.reason ?? '' });
+  deps.metrics.requestDuration.observe({ status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  if (!deps.accessLog) return;
+  const presented = d.verdict.presented ?? d.state.presented;
+  deps.logger.info({
+    event: 'access',
+    ip: d.state.ip,
+    sni: d.state.servername,
+    host: d.host,
+    method: req.method,
+    path: d.path.length > 1024 ? d.path.slice(0, 1024) : d.path,
+    proto: req.httpVersionMajor === 2 ? 'h2' : 'h1',
+    status,
+    bytes,
+    duration_ms: Math.round(seconds * 1e6) / 1000,
+    subject: presented?.subject,
+    serial: presented?.serial,
+    verify: d.verdict === NO_CLIENT_AUTH && d.state.tlsReason !== 'no_certificate' ? undefined : d.verdict.verify,
+    route: d.routePath,
+    upstream: d.target?.upstream.origin,
+    reason: d.reason ?? undefined,
+    listen: rt.listen,
+  });
+}
+
+/** Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). */
+export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
+  const start = performance.now();
+  const state = stateOf(rt, req);
+  const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
+  if (d.reason !== null || d.target === null) {
+    const status = sendError(rt, req, res, d.reason ?? 'internal_error');
+    record(deps, rt, req, d, status, 0, start);
+    return;
+  }
+  const target = d.target;
+  const host = d.host ?? '';
+  const headers = d.scan.forward;
+  headers.push(
+    'host', host,
+    'x-forwarded-for', d.scan.xff === undefined ? state.ip : `${d.scan.xff}, ${state.ip}`,
+    'x-forwarded-proto', rt.scheme,
+    'x-forwarded-host', host,
+    'x-real-ip', state.ip,
+  );
+  const identity = d.verdict.headers;
+  for (let i = 0; i < identity.length; i++) headers.push(identity[i]);
+  proxyHttp({
+    req,
+    res,
+    upstream: target.upstream,
+    method: req.method ?? 'GET',
+    path: d.path + d.query,
+    headers,
+    hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
+    readTimeoutMs: target.readTimeoutMs,
+    response: {
+      owned: rt.security.owned,
+      extra: rt.security.flat,
+      rewriteLocation: target.rewriteLocation ? locationRewriter(target.upstream.origin, `${rt.scheme}://${host}`, host) : undefined,
+    },
+    fail(reason, err) {
+      const { kind } = reasonForUpstreamError(err);
+      deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
+      deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
+      d.reason = reason;
+      const status = sendError(rt, req, res, reason);
+      record(deps, rt, req, d, status, 0, start);
+    },
+    done(status, bytes, err) {
+      if (err) {
+        deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind: 'aborted', err: errMessage(err), path: d.path }, 'response cut short');
+      }
+      record(deps, rt, req, d, status, bytes, start);
+    },
+  });
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,127 @@
+// Compiles one listener's config into what the hot path reads: routes, pools, trust, TLS, pages, headers.
+// Built whole on start and on reload, then swapped in with one assignment, so a request sees one config.
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../core/errors.ts';
+import { parseDuration } from '../core/duration.ts';
+import type { RouteConfig, ServerConfig, SiteConfig } from '../config/schema.ts';
+import { compileServer } from './route-match.ts';
+import type { CompiledServer } from './route-match.ts';
+import { loadTrust } from './trust-shim.ts';
+import type { Trust } from './trust-shim.ts';
+import { buildSecurityHeaders } from './security-headers.ts';
+import type { SecurityHeaderSet } from './security-headers.ts';
+import { createErrorPages } from './error-page.ts';
+import type { ErrorPages } from './error-page.ts';
+import { buildTlsMaterial } from './tls-context.ts';
+import type { TlsMaterial } from './tls-context.ts';
+import type { UpstreamPools, Upstream } from './upstream-pool.ts';
+import type { ClientAuthPolicy } from './connection-identity.ts';
+
+/** What a matched route needs at request time. */
+export interface RouteTarget {
+  upstream: Upstream;
+  readTimeoutMs: number;
+  websocket: boolean;
+  rewriteLocation: boolean;
+}
+
+export interface ListenerRuntime {
+  config: ServerConfig;
+  listen: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  /** "https" or "http", for X-Forwarded-Proto and Location rewriting. */
+  scheme: 'https' | 'http';
+  compiled: CompiledServer;
+  /** null when no client certificate is requested (no clientAuth, mode off, or a plain listener). */
+  clientAuth: ClientAuthPolicy | null;
+  /** Mutable: replaced when CRLs are re-read (a new object = a new generation for the per-connection caches). */
+  trust: Trust | null;
+  tlsMaterial: TlsMaterial | null;
+  security: SecurityHeaderSet;
+  pages: ErrorPages;
+  targets: Map<RouteConfig, RouteTarget>;
+  redirectPort: number | undefined;
+  maxHeaderSize: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+}
+
+/** Splits "host:port" / "[v6]:port". */
+export function splitListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!m) throw new ConfigError('CG_CONFIG_INVALID', `listen address ${listen} is not host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function ms(text: string, what: string): number {
+  const v = parseDuration(text);
+  if (v === undefined) throw new ConfigError('CG_CONFIG_INVALID', `${what}: "${text}" is not a duration`);
+  return v;
+}
+
+/** `server.sites`, or the `routes` shorthand folded into one catch-all site (load.ts normally did this already). */
+export function sitesOf(server: ServerConfig): SiteConfig[] {
+  if (server.sites && server.sites.length > 0) return server.sites;
+  return server.routes && server.routes.length > 0 ? [{ hosts: ['*'], routes: server.routes }] : [];
+}
+
+export function loadClientTrust(server: ServerConfig): Trust | null {
+  const ca = server.clientAuth;
+  if (!ca || ca.mode === 'off' || !server.tls) return null;
+  return loadTrust(ca);
+}
+
+/** Compiles one listener. Throws ConfigError on unreadable files or inconsistent TLS material. */
+export function compileListener(input: ServerConfig, pools: UpstreamPools): ListenerRuntime {
+  const config: ServerConfig = { ...input, sites: sitesOf(input), routes: undefined };
+  const { host, port } = splitListen(config.listen);
+  const tls = config.tls !== undefined;
+  const trust = loadClientTrust(config);
+  const clientAuth: ClientAuthPolicy | null =
+    trust && config.clientAuth
+      ? { mode: config.clientAuth.mode, verifyDepth: config.clientAuth.verifyDepth, staleCrl: config.clientAuth.staleCrl }
+      : null;
+  const tlsMaterial = tls ? buildTlsMaterial(config, trust ? trust.caPems.join('') : undefined, clientAuth?.mode ?? 'off') : null;
+  let template: string | undefined;
+  if (config.errorPage) {
+    try {
+      template = readFileSync(config.errorPage, 'utf8');
+    } catch (err) {
+      throw new ConfigError('CG_CONFIG_FILE', `cannot read errorPage ${config.errorPage} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, undefined, { cause: err });
+    }
+  }
+  const targets = new Map<RouteConfig, RouteTarget>();
+  for (const site of config.sites ?? []) {
+    for (const route of site.routes) {
+      targets.set(route, {
+        upstream: pools.get(route.upstream, ms(route.timeouts.connect, 'timeouts.connect')),
+        readTimeoutMs: ms(route.timeouts.read, 'timeouts.read'),
+        websocket: route.websocket,
+        rewriteLocation: route.rewriteLocation,
+      });
+    }
+  }
+  return {
+    config,
+    listen: config.listen,
+    host,
+    port,
+    tls,
+    scheme: tls ? 'https' : 'http',
+    compiled: compileServer(config),
+    clientAuth,
+    trust,
+    tlsMaterial,
+    security: buildSecurityHeaders(config.securityHeaders, tls),
+    pages: createErrorPages(template),
+    targets,
+    redirectPort: config.redirectToHttps,
+    maxHeaderSize: config.maxHeaderSize,
+    headerTimeoutMs: ms(config.timeouts.header, 'timeouts.header'),
+    idleTimeoutMs: ms(config.timeouts.idle, 'timeouts.idle'),
+    handshakeTimeoutMs: ms(config.timeouts.handshake, 'timeouts.handshake'),
+  };
+}
