@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   CG_PKI_NO_KEY: 'certgate does not hold the private key for that certificate.',
   CG_PKI_BAD_PASSWORD: 'A PKCS#12 password is empty or unusable.',
   CG_PKI_STORE: 'The CA database could not be opened or is damaged.',
+  CG_PKI_PARENT_CRL: 'A parent CA has no current CRL, so the chain-wide CRL bundle (crl-bundle.pem) cannot be built.',
 
   // --- gateway
   CG_GATEWAY_LISTEN: 'The gateway could not listen on an address (in use, not permitted).',
