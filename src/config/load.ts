@@ -1,6 +1,6 @@
 // Loads certgate.yaml: YAML (with positions) -> schema -> cross-field checks -> normalized GatewayConfig.
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { Config } from './schema.ts';
 import type { GatewayConfig } from './schema.ts';
@@ -72,21 +72,27 @@ export function parseConfigText(text: string, fileName: string, baseDir: string)
   return normalizeConfig(parsed.data, resolve(baseDir));
 }
 
-/** Reads and validates a config file; paths inside it are relative to its directory. */
-export function loadConfigFile(path: string): GatewayConfig {
+/** Reads and validates a config file; paths inside it are relative to its directory. `displayName` names it in messages. */
+export function loadConfigFile(path: string, displayName: string = path): GatewayConfig {
   let text: string;
   try {
     if (statSync(path).isDirectory()) {
-      throw new UserError('CG_FILE_UNREADABLE', `config ${path} is a directory`, { hint: 'pass the YAML file itself, e.g. -c certgate.yaml' });
+      throw new UserError('CG_FILE_UNREADABLE', `config ${displayName} is a directory`, { hint: 'pass the YAML file itself, e.g. -c certgate.yaml' });
     }
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new UserError('CG_FILE_NOT_FOUND', `config file ${path} not found`, { hint: 'pass -c FILE, set CERTGATE_CONFIG, or start from examples/minimal.yaml' });
+      throw new UserError('CG_FILE_NOT_FOUND', `config file ${displayName} not found`, { hint: 'pass -c FILE, set CERTGATE_CONFIG, or start from examples/minimal.yaml' });
     }
-    throw new UserError('CG_FILE_UNREADABLE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new UserError('CG_FILE_UNREADABLE', `cannot read config file ${displayName}: ${(err as Error).message}`, { cause: err });
   }
-  return parseConfigText(text, path, dirname(resolve(path)));
+  return parseConfigText(text, displayName, dirname(resolve(path)));
+}
+
+/** The config file a command reads: `-c FILE`, else $CERTGATE_CONFIG, else ./certgate.yaml (relative to `cwd`). */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string {
+  const chosen = flag || env.CERTGATE_CONFIG || 'certgate.yaml';
+  return isAbsolute(chosen) ? chosen : resolve(cwd, chosen);
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runProcess } from '../helpers/cli.ts';
+import { TlsFiles } from '../helpers/tls-files.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import type { Finding } from '../../src/gateway/preflight.ts';
@@ -12,30 +12,10 @@ import type { Finding } from '../../src/gateway/preflight.ts';
 const dir = mkdtempSync(join(tmpdir(), 'certgate-preflight-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function ossl(...args: string[]): Promise<void> {
-  const r = await runProcess('openssl', args, { cwd: dir, timeoutMs: 20_000 });
-  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-/** A CA valid for ten years; keys are EC P-256 and stay in the temp dir. */
-async function makeCa(name: string, issuer?: string): Promise<void> {
-  const ext = ['-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
-  if (!issuer) {
-    await ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=${name}`, ...ext);
-    return;
-  }
-  writeFileSync(join(dir, `${name}.ext`), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n');
-  await ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  await ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '3000', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-}
-
-/** A leaf valid for 400 days from now. */
-async function makeLeaf(name: string, issuer: string, eku: string, san: string): Promise<void> {
-  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=critical,CA:false\nextendedKeyUsage=${eku}\nsubjectAltName=${san}\n`);
-  await ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  await ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '400', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  chmodSync(join(dir, `${name}.key`), 0o600);
-}
+const files = new TlsFiles(dir);
+const ossl = (...args: string[]) => files.openssl(...args);
+const makeCa = (name: string, issuer?: string) => files.ca(name, issuer);
+const makeLeaf = (name: string, issuer: string, eku: 'serverAuth' | 'clientAuth', san: string) => files.leaf(name, issuer, eku, san);
 
 const read = (name: string) => readFileSync(join(dir, name), 'utf8');
 const DAY = 86_400_000;
