@@ -6,8 +6,9 @@ import { PkiError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { issuedFiles } from './ca-dir.ts';
 import type { UnlockedCa, Validity } from './ca.ts';
-import { assertCaCurrent, childValidity, fingerprintOf, ensureCaDirs } from './ca.ts';
-import { generateKeyPair, exportPrivateKeyPem, signingAlgorithm, DEFAULT_KEY_TYPE } from './keys.ts';
+import { assertCaCurrent, childValidity, fingerprintOf, ensureCaDirs, publicKeyOf } from './ca.ts';
+import { generateKeyPair, exportPrivateKeyPem, requireKeyType, signingAlgorithm, DEFAULT_KEY_TYPE } from './keys.ts';
+import { lookupCert } from './list.ts';
 import type { KeyType } from './keys.ts';
 import { leafExtensions, leafSubject, profileSans } from './profiles.ts';
 import type { LeafProfile, SanInput } from './profiles.ts';
@@ -15,6 +16,7 @@ import { randomSerial, normalizeSerial } from './serial.ts';
 import type { CaStore, CertRecord } from './store.ts';
 
 export const LEAF_DEFAULT_DAYS = 365;
+const DAY_MS = 86_400_000;
 
 /** Signs one certificate with the CA. Low level: no store, no files. */
 export interface SignParams {
@@ -43,7 +45,7 @@ export async function signLeaf(ca: UnlockedCa, p: SignParams): Promise<x509.X509
   });
 }
 
-/** CG_PKI_USAGE-style check of NAME: it becomes the CN and part of a file name. Pure. */
+/** Check of NAME: it becomes the CN and part of a file name. Pure. */
 export function checkName(name: string): string {
   const n = name.trim();
   if (n === '') throw new PkiError('CG_PKI_PROFILE', 'the certificate NAME is empty');
@@ -174,4 +176,58 @@ export async function issueCertificate(ca: UnlockedCa, store: CaStore, req: Issu
     cert, name, profile: req.profile, sans, now, operation: 'cert.issue', newKeyPem: exportPrivateKeyPem(pair.privateKey, null),
     auditDetail: { keyType },
   });
+}
+
+export interface RenewRequest {
+  /** Serial, or NAME (its newest certificate that is not revoked). */
+  ref: string;
+  /** Default: as long as the original was valid. */
+  days?: number;
+  now?: Date;
+}
+
+export interface RenewResult extends IssueResult {
+  previous: CertRecord;
+}
+
+/** Picks the certificate `cert renew REF` means. CG_PKI_SERIAL_NOT_FOUND, CG_PKI_ALREADY_REVOKED, CG_PKI_PROFILE. */
+export function certToRenew(store: CaStore, ref: string): CertRecord {
+  const { bySerial, byName } = lookupCert(store, ref);
+  let rec = bySerial;
+  if (!rec) {
+    if (byName.length === 0) {
+      throw new PkiError('CG_PKI_SERIAL_NOT_FOUND', `no certificate with serial number or name "${ref}" in this CA`, { hint: 'see `certgate cert list`' });
+    }
+    const live = byName.filter((r) => r.status !== 'revoked');
+    // a renewed NAME has several certs in force: renew the newest
+    rec = live.sort((a, b) => Date.parse(b.notAfter) - Date.parse(a.notAfter))[0] ?? byName[byName.length - 1];
+  }
+  if (rec.status === 'revoked') {
+    throw new PkiError('CG_PKI_ALREADY_REVOKED', `certificate ${rec.serial} ("${rec.name}") is revoked and will not be renewed`, {
+      hint: 'issue a new certificate (with a new key) instead',
+    });
+  }
+  if (rec.profile !== 'client' && rec.profile !== 'server') {
+    throw new PkiError('CG_PKI_PROFILE', `certificate ${rec.serial} is a ${rec.profile} certificate; only client and server certificates are renewed`);
+  }
+  return rec;
+}
+
+/** `cert renew`: same public key, subject and SANs; new serial and validity. The old cert stays valid until it expires. */
+export async function renewCertificate(ca: UnlockedCa, store: CaStore, req: RenewRequest): Promise<RenewResult> {
+  const now = req.now ?? new Date();
+  assertCaCurrent(ca, now);
+  const previous = certToRenew(store, req.ref);
+  const old = new x509.X509Certificate(previous.pem!);
+  const publicKey = publicKeyOf(old);
+  const keyType = requireKeyType(publicKey, `certificate ${previous.serial}`);
+  const days = req.days ?? Math.max(1, (Date.parse(previous.notAfter) - Date.parse(previous.notBefore)) / DAY_MS);
+  const validity = childValidity(ca.cert, now, days);
+  const profile = previous.profile as LeafProfile;
+  const cert = await signLeaf(ca, { subject: old.subjectName, publicKey, keyType, profile, sans: previous.sans, validity });
+  const result = commitIssued(ca, store, {
+    cert, name: previous.name, profile, sans: previous.sans, now, operation: 'cert.renew', existingKeyPath: previous.keyPath,
+    allowLiveName: true, auditDetail: { renewedFrom: previous.serial },
+  });
+  return { ...result, previous };
 }
