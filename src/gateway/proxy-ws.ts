@@ -7,7 +7,7 @@ import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { decide, record, sendError, handleRequest } from './request-handler.ts';
+import { decide, record, answerError, handleRequest } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
 import { connectionState } from './connection-identity.ts';
 import type { ListenerRuntime } from './runtime.ts';
@@ -18,12 +18,12 @@ import { reasonForUpstreamError } from './proxy-http.ts';
 const UNSAFE_VALUE = /[\r\n\0]/;
 
 /** Writes the error page as a raw HTTP/1.1 response on an upgrade socket and closes it. */
-function refuse(rt: ListenerRuntime, req: IncomingMessage, socket: Duplex, reason: ReasonCode): number {
+function refuse(deps: HandlerDeps, rt: ListenerRuntime, req: IncomingMessage, socket: Duplex, d: Decision, reason: ReasonCode, start: number): void {
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
   res.on('finish', () => socket.end());
-  return sendError(rt, req, res, reason);
+  answerError(deps, rt, req, res, d, reason, start);
 }
 
 /** Handles the `upgrade` event of the HTTP/1.1 side of a listener. */
@@ -43,8 +43,7 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
   if (d.reason === null && d.target !== null && !d.target.websocket) d.reason = 'websocket_refused';
   if (d.reason !== null || d.target === null) {
-    const status = refuse(rt, req, socket, d.reason ?? 'internal_error');
-    record(deps, rt, req, d, status, 0, start);
+    refuse(deps, rt, req, socket, d, d.reason ?? 'internal_error', start);
     return;
   }
   tunnel(rt, deps, req, socket, head, d, start);
@@ -78,7 +77,7 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   const up = target.upstream;
   const headText = requestHead(rt, req, d);
   if (headText === undefined) {
-    record(deps, rt, req, d, refuse(rt, req, client, 'bad_request'), 0, start);
+    refuse(deps, rt, req, client, d, 'bad_request', start);
     return;
   }
   const upstream: Socket = up.tls
@@ -97,9 +96,8 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
     const { reason, kind } = reasonForUpstreamError(err);
     deps.metrics.upstreamErrors.inc({ upstream: up.origin, kind });
     deps.logger.warn({ event: 'proxy.upstream_error', upstream: up.origin, kind, code: (err as { code?: string }).code, err: err.message, path: d.path }, 'WebSocket upstream failed');
-    d.reason = reason;
     upstream.destroy();
-    record(deps, rt, req, d, refuse(rt, req, client, reason), 0, start);
+    refuse(deps, rt, req, client, d, reason, start);
   };
   upstream.once(up.tls ? 'secureConnect' : 'connect', () => {
     clearTimeout(connectTimer);

@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scanRequestHeaders } from './headers.ts';
-import { sendError, record } from './request-handler.ts';
+import { answerError, record } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
 import { connectionState, NO_CLIENT_AUTH } from './connection-identity.ts';
 import type { ListenerRuntime } from './runtime.ts';
@@ -31,8 +31,7 @@ export function handleRedirect(rt: ListenerRuntime, deps: HandlerDeps, req: Inco
   };
   const location = scan.hostCount === 1 ? redirectLocation(scan.host, url, rt.redirectPort!) : undefined;
   if (location === undefined) {
-    d.reason = 'bad_request';
-    record(deps, rt, req, d, sendError(rt, req, res, 'bad_request'), 0, start);
+    answerError(deps, rt, req, res, d, 'bad_request', start);
     return;
   }
   res.writeHead(301, ['location', location, 'content-length', '0', 'cache-control', 'no-store', ...rt.security.flat]);

@@ -112,6 +112,13 @@ export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientRe
   return page.status;
 }
 
+/** Answers with the error page for `reason` and records the request (status and page bytes). */
+export function answerError(deps: HandlerDeps, rt: ListenerRuntime, req: ClientRequest, res: ClientResponse, d: Decision, reason: ReasonCode, start: number): void {
+  d.reason = reason;
+  const status = sendError(rt, req, res, reason);
+  record(deps, rt, req, d, status, req.method === 'HEAD' ? 0 : rt.pages(reason).body.length, start);
+}
+
 /** Writes the access line and updates the request metrics. */
 export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientRequest, d: Decision, status: number, bytes: number, start: number): void {
   const seconds = (performance.now() - start) / 1000;
@@ -146,8 +153,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
   const state = stateOf(rt, req);
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
   if (d.reason !== null || d.target === null) {
-    const status = sendError(rt, req, res, d.reason ?? 'internal_error');
-    record(deps, rt, req, d, status, 0, start);
+    answerError(deps, rt, req, res, d, d.reason ?? 'internal_error', start);
     return;
   }
   const target = d.target;
@@ -180,9 +186,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
       const { kind } = reasonForUpstreamError(err);
       deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
       deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
-      d.reason = reason;
-      const status = sendError(rt, req, res, reason);
-      record(deps, rt, req, d, status, 0, start);
+      answerError(deps, rt, req, res, d, reason, start);
     },
     done(status, bytes, err) {
       if (err) {

@@ -1,7 +1,95 @@
-// CLI: `certgate serve` (not implemented yet).
+// CLI: `certgate serve` — preflight, listen, log the addresses; SIGTERM/SIGINT drain, SIGHUP reloads.
+import { relative, isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { loadConfigFile, resolveConfigPath } from '../../config/load.ts';
+import { UserError } from '../../core/errors.ts';
+import { parseDuration } from '../../core/duration.ts';
+import { createLogger, flushLogger } from '../../observability/logger.ts';
+import { createMetrics } from '../../observability/metrics.ts';
+import { createGateway } from '../../gateway/gateway.ts';
+import { preflight } from '../../gateway/preflight.ts';
+import { createReloadController, logFindings } from '../../gateway/reload.ts';
 
-export function register(_program: Command, _ctx: CliContext): void {
-  // filled in by the issue that implements this command
+interface ServeOptions {
+  config?: string;
+  drainTimeout: string;
+  watch: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const show = (file: string) => {
+    const rel = relative(ctx.cwd, file);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+  };
+
+  program
+    .command('serve')
+    .description('run the mutual-TLS gateway in front of your apps')
+    .option('-c, --config <file>', 'config file (default: $CERTGATE_CONFIG, else ./certgate.yaml)')
+    .option('--drain-timeout <duration>', 'on SIGTERM/SIGINT, the longest wait for in-flight requests', '20s')
+    .option('--no-watch', 'do not reload when the config, CA or CRL files change (SIGHUP still reloads)')
+    .addHelpText(
+      'after',
+      `
+Runs the same checks as \`certgate check\` first and refuses to start on any error. Logs are JSON lines on stdout
+(one "access" line per request; see docs/gateway.md). Signals:
+  SIGTERM, SIGINT  stop accepting, finish in-flight requests (at most --drain-timeout), exit 0
+  SIGHUP           reload the config; a bad config is refused (logged with file:line:column), the old one keeps serving
+CRL and CA files are re-read when they change on disk (and on every reload): a revoked certificate is refused on its
+next request, also on connections that are already open.
+
+Examples:
+  certgate serve                                  # ./certgate.yaml, or $CERTGATE_CONFIG
+  certgate serve -c /etc/certgate/certgate.yaml
+  kill -HUP $(pidof certgate)                     # reload
+
+Exit codes:
+  0  stopped by SIGTERM/SIGINT after draining
+  1  the config or a file it names has an error, or an address cannot be bound`,
+    )
+    .action(async (opts: ServeOptions) => {
+      const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
+      const drainMs = parseDuration(opts.drainTimeout);
+      if (drainMs === undefined) throw new UserError('CG_USAGE', `--drain-timeout "${opts.drainTimeout}" is not a duration`, { hint: 'e.g. 20s or 500ms' });
+      const config = loadConfigFile(path, show(path));
+      const findings = preflight(config);
+      const errors = findings.filter((f) => f.level === 'error');
+      for (const f of findings) ctx.err(`${f.level === 'error' ? 'error' : 'warning'}: ${f.file ? `${show(f.file)}: ` : ''}${f.message}`);
+      if (errors.length > 0) {
+        throw new UserError(errors[0].code ?? 'CG_CONFIG_TLS', `refusing to start: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${show(path)} or the files it names (listed above)`, { hint: `certgate check -c ${show(path)}` });
+      }
+      const logger = createLogger({ level: config.log.level, format: config.log.format });
+      logFindings(logger, findings, 'config.warning');
+      const metrics = createMetrics();
+      const gateway = createGateway(config, { logger, metrics });
+      const reloader = createReloadController({ configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)), preflight, pollMs: opts.watch ? 1000 : 0 });
+      try {
+        await gateway.start();
+      } catch (err) {
+        await flushLogger(logger);
+        throw err;
+      }
+      reloader.watch();
+      logger.info({ event: 'gateway.ready', config: path, pid: process.pid }, 'certgate is serving');
+
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ event: 'gateway.signal', signal }, `${signal}: draining`);
+          reloader.close();
+          void gateway.stop(drainMs).finally(resolve);
+        };
+        const onTerm = () => stop('SIGTERM');
+        const onInt = () => stop('SIGINT');
+        const onHup = () => void reloader.reloadConfig('SIGHUP');
+        process.on('SIGTERM', onTerm);
+        process.on('SIGINT', onInt);
+        process.on('SIGHUP', onHup);
+        // the handlers stay until the process exits: a second signal during the drain must not kill it early
+      });
+      await flushLogger(logger);
+    });
 }

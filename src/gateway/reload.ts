@@ -1,0 +1,129 @@
+// Reloads: SIGHUP or a changed config file re-reads certgate.yaml (refused, with file:line:col, if it is bad: the
+// old config keeps serving); a changed CA/CRL file re-reads trust (a new generation). One reload at a time.
+import { watchFile, unwatchFile } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { isCertgateError } from '../core/errors.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { Gateway } from './gateway.ts';
+import type { Finding } from './preflight.ts';
+
+export interface ReloadOptions {
+  configPath: string;
+  gateway: Gateway;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  /** Reads and validates the config file (src/config/load.ts's loadConfigFile). */
+  load: (path: string) => GatewayConfig;
+  /** Checks the files the config names (src/gateway/preflight.ts's preflight). */
+  preflight: (config: GatewayConfig) => Finding[];
+  /** Stat-poll interval for the config, CA and CRL files; 0 disables watching. Default 1000 ms. */
+  pollMs?: number;
+}
+
+export interface ReloadController {
+  /** Re-reads the config; resolves true when the new one is in force, false when it was refused. */
+  reloadConfig(why: string): Promise<boolean>;
+  /** Starts watching the config file and every CA/CRL file. */
+  watch(): void;
+  /** Stops watching. */
+  close(): void;
+}
+
+/** Logs warnings; returns the errors. */
+export function logFindings(logger: Logger, findings: Finding[], event: string): Finding[] {
+  for (const f of findings) {
+    if (f.level === 'warn') logger.warn({ event, file: f.file }, f.message);
+  }
+  return findings.filter((f) => f.level === 'error');
+}
+
+export function createReloadController(options: ReloadOptions): ReloadController {
+  const { configPath, gateway, logger, metrics } = options;
+  const pollMs = options.pollMs ?? 1000;
+  let chain: Promise<unknown> = Promise.resolve();
+  let watched: string[] = [];
+  let trustTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const attempt = async (why: string): Promise<boolean> => {
+    let next: GatewayConfig;
+    try {
+      next = options.load(configPath);
+    } catch (err) {
+      const message = isCertgateError(err) ? err.userLine() : (err as Error).message;
+      metrics.reloads.inc({ result: 'refused' });
+      logger.error({ event: 'config.reload_refused', why, file: configPath, code: isCertgateError(err) ? err.code : undefined }, `new config refused, the previous one keeps serving: ${message}`);
+      return false;
+    }
+    const errors = logFindings(logger, options.preflight(next), 'config.reload_warning');
+    if (errors.length > 0) {
+      metrics.reloads.inc({ result: 'refused' });
+      logger.error({ event: 'config.reload_refused', why, file: configPath, findings: errors.map((e) => `${e.file ?? configPath}: ${e.message}`) },
+        `new config refused, the previous one keeps serving: ${errors[0].file ? `${errors[0].file}: ` : ''}${errors[0].message}`);
+      return false;
+    }
+    try {
+      await gateway.reload(next);
+    } catch (err) {
+      const message = isCertgateError(err) ? err.userLine() : (err as Error).message;
+      metrics.reloads.inc({ result: 'refused' });
+      logger.error({ event: 'config.reload_refused', why, file: configPath }, `new config refused, the previous one keeps serving: ${message}`);
+      return false;
+    }
+    metrics.reloads.inc({ result: 'ok' });
+    logger.info({ event: 'config.reloaded', why, file: configPath }, 'configuration reloaded');
+    rewatch();
+    return true;
+  };
+
+  const onConfigChange = (cur: Stats, prev: Stats) => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    void controller.reloadConfig('config file changed');
+  };
+
+  const onTrustChange = (cur: Stats, prev: Stats) => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    // a CRL is often written as several files in a row (crl.pem, crl-bundle.pem): settle first
+    clearTimeout(trustTimer);
+    trustTimer = setTimeout(() => {
+      chain = chain.then(() => gateway.reloadTrust());
+    }, Math.min(pollMs, 200));
+    trustTimer.unref();
+  };
+
+  const unwatchAll = () => {
+    for (const f of watched) {
+      unwatchFile(f, onConfigChange);
+      unwatchFile(f, onTrustChange);
+    }
+    watched = [];
+  };
+
+  const rewatch = () => {
+    if (closed || pollMs <= 0) return;
+    unwatchAll();
+    watchFile(configPath, { interval: pollMs, persistent: false }, onConfigChange);
+    watched.push(configPath);
+    for (const f of gateway.crlFiles()) {
+      watchFile(f, { interval: pollMs, persistent: false }, onTrustChange);
+      watched.push(f);
+    }
+  };
+
+  const controller: ReloadController = {
+    reloadConfig(why) {
+      const run = chain.then(() => attempt(why));
+      chain = run.catch(() => undefined);
+      return run;
+    },
+    watch: rewatch,
+    close() {
+      closed = true;
+      clearTimeout(trustTimer);
+      unwatchAll();
+    },
+  };
+  return controller;
+}
