@@ -3,9 +3,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { ConfigError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig } from '../config/schema.ts';
+import { loadTrust } from './trust.ts';
+import type { Trust } from './trust.ts';
 
 /** One thing `check` (and `serve` at start-up and reload) reports. Errors stop `serve`; warnings do not. */
 export interface Finding {
@@ -159,7 +162,35 @@ function checkClientAuth(f: Findings, ca: ClientAuthConfig, where: string, now: 
     if (!cert.ca) f.add('error', ca.ca, `${what}: ${cnOf(cert)} is not a CA certificate; clientAuth.ca holds the CAs that issue client certificates, not the client certificates themselves`);
     else checkValidity(f, ca.ca, what, cert, now);
   }
-  for (const crl of ca.crl ?? []) readText(f, crl, `CRL of ${where}`);
+  const crls = Array.isArray(ca.crl) ? ca.crl : ca.crl ? [ca.crl] : [];
+  const readable = crls.map((crl) => readText(f, crl, `CRL of ${where}`) !== undefined);
+  if (!certs || readable.includes(false)) return; // already reported; trust.ts would only repeat it
+  checkCrls(f, ca, crls, where, now);
+}
+
+/** CRLs through trust.ts, as `serve` loads them: signatures, coverage of every CA, freshness. */
+function checkCrls(f: Findings, ca: ClientAuthConfig, crls: string[], where: string, now: Date): void {
+  let trust: Trust;
+  try {
+    trust = loadTrust(ca);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // trust.ts names the file in its message; point the finding at it too
+    const file = crls.find((c) => err.message.includes(c)) ?? ca.ca;
+    f.add('error', file, `clientAuth of ${where}: ${err.message}`, err.code);
+    return;
+  }
+  for (const subject of trust.missingCrl) {
+    f.add('error', ca.ca, `clientAuth of ${where}: CRLs are configured, but the CA "${subject}" has none, so every client certificate it issued would be refused; add its CRL to clientAuth.crl`);
+  }
+  const mode = ca.staleCrl ?? 'enforce';
+  const meanwhile = mode === 'refuse'
+    ? 'with staleCrl: refuse, every client under that CA is refused until a fresh CRL is in place'
+    : 'its revocations stay enforced meanwhile (staleCrl: enforce)';
+  for (const line of trust.staleAt(now)) {
+    const file = crls.find((c) => line.includes(c));
+    f.add('error', file, `clientAuth of ${where}: ${line}; publish a fresh CRL and put it in place (${meanwhile})`);
+  }
 }
 
 function checkUpstream(f: Findings, route: RouteConfig, where: string, now: Date): void {

@@ -19,6 +19,10 @@ test.before(async () => {
   const read = (n: string) => readFileSync(join(dir, n), 'utf8');
   writeFileSync(join(dir, 'chain.pem'), read('server.crt') + read('inter.crt'));
   writeFileSync(join(dir, 'clients-ca.pem'), read('root.crt') + read('inter.crt'));
+  await files.crl('root', 'root.crl');
+  await files.crl('inter', 'inter.crl');
+  const day = 86_400_000;
+  await files.crl('inter', 'inter-stale.crl', { thisUpdate: new Date(Date.now() - 3 * day), nextUpdate: new Date(Date.now() - day) });
 });
 
 const GOOD = `servers:
@@ -71,6 +75,28 @@ test('a key that does not match: exit 1, the key file named', async () => {
   assert.equal(r.code, 1);
   assert.match(r.stdout, /^error: other\.key: key of server certificate of servers\[0\] \(127\.0\.0\.1:8443\): does not belong to the certificate in .*chain\.pem \(CN=server\)$/m);
   assert.equal(r.stderr, 'certgate: mismatch.yaml: 1 error\n');
+});
+
+test('CRLs covering every CA: exit 0', async () => {
+  writeConfig('crl.yaml', GOOD.replace('clientAuth: {ca: clients-ca.pem}', 'clientAuth: {ca: clients-ca.pem, crl: [root.crl, inter.crl]}'));
+  const r = await runCli(['check', '-c', 'crl.yaml'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^crl\.yaml: OK/);
+});
+
+test('a CA without a CRL: exit 1, the CA named', async () => {
+  writeConfig('nocrl.yaml', GOOD.replace('clientAuth: {ca: clients-ca.pem}', 'clientAuth: {ca: clients-ca.pem, crl: inter.crl}'));
+  const r = await runCli(['check', '-c', 'nocrl.yaml'], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^error: clients-ca\.pem: clientAuth of servers\[0\] \(127\.0\.0\.1:8443\): CRLs are configured, but the CA "CN=root" has none/m);
+  assert.equal(r.stderr, 'certgate: nocrl.yaml: 1 error\n');
+});
+
+test('a stale CRL: exit 1, even though it stays enforced', async () => {
+  writeConfig('stale.yaml', GOOD.replace('clientAuth: {ca: clients-ca.pem}', 'clientAuth: {ca: clients-ca.pem, crl: [root.crl, inter-stale.crl]}'));
+  const r = await runCli(['check', '-c', 'stale.yaml'], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^error: inter-stale\.crl: clientAuth of .*: CRL .*inter-stale\.crl of "CN=inter" is out of date since /m);
 });
 
 test('warnings alone: exit 0, warnings counted', async () => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { TlsFiles } from '../helpers/tls-files.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
@@ -34,6 +35,12 @@ test.before(async () => {
   writeFileSync(join(dir, 'error.html'), '<h1>{{status}}</h1>');
   await ossl('pkey', '-in', 'server.key', '-out', 'server-enc.key', '-aes256', '-passout', 'pass:secret-test-only');
   await ossl('x509', '-in', 'server.crt', '-outform', 'der', '-out', 'server.der');
+  await makeCa('stranger');
+  await files.crl('root', 'root.crl');
+  await files.crl('inter', 'inter.crl');
+  await files.crl('stranger', 'stranger.crl');
+  await files.crl('inter', 'inter-stale.crl', { thisUpdate: new Date(Date.now() - 3 * DAY), nextUpdate: new Date(Date.now() - DAY) });
+  writeFileSync(join(dir, 'garbage.crl'), '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
   writeFileSync(join(dir, 'loose.key'), read('server.key'));
   chmodSync(join(dir, 'loose.key'), 0o644);
 });
@@ -44,6 +51,7 @@ function config(server: string, extra = ''): string {
 const ROUTES = '    sites:\n      - hosts: [localhost, app.example.com]\n        routes: [{path: /, upstream: "http://127.0.0.1:3000"}]\n';
 const TLS = (cert = 'chain.pem', key = 'server.key') => `    tls: {cert: ${cert}, key: ${key}}\n`;
 const AUTH = (ca = 'clients-ca.pem') => `    clientAuth: {ca: ${ca}}\n`;
+const CRL = (crl: string) => `    clientAuth: {ca: clients-ca.pem, crl: ${crl}}\n`;
 
 function run(yaml: string, now?: Date): Finding[] {
   return preflight(parseConfigText(yaml, 'certgate.yaml', dir), now);
@@ -57,11 +65,14 @@ test('a good config has no findings', () => {
 interface Case {
   name: string;
   yaml: string;
-  now?: Date;
+  /** Evaluated when the test runs, after the certificates exist. */
+  now?: () => Date;
   expect: Array<[Finding['level'], string, RegExp]>;
 }
 
-const inDays = (d: number) => new Date(Date.now() + d * DAY);
+const inDays = (d: number) => () => new Date(Date.now() + d * DAY);
+/** `d` days (and a half, to stay clear of rounding) before the server certificate ends. */
+const beforeEnd = (d: number) => () => new Date(new X509Certificate(read('server.crt')).validToDate.getTime() - (d + 0.5) * DAY);
 
 const CASES: Case[] = [
   { name: 'key of another certificate', yaml: config(TLS('chain.pem', 'other.key') + AUTH() + ROUTES),
@@ -92,7 +103,7 @@ const CASES: Case[] = [
     ] },
   { name: 'expired server certificate', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(500),
     expect: [['error', 'chain.pem', /server certificate of servers\[0\] \(127\.0\.0\.1:8443\): CN=server expired on \d{4}-\d\d-\d\d/]] },
-  { name: 'server certificate expiring soon', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(390),
+  { name: 'server certificate expiring soon', yaml: config(TLS() + AUTH() + ROUTES), now: beforeEnd(9),
     expect: [['warn', 'chain.pem', /CN=server expires in 9 days/]] },
   { name: 'server certificate not yet valid', yaml: config(TLS() + AUTH() + ROUTES), now: inDays(-2),
     expect: [
@@ -108,6 +119,22 @@ const CASES: Case[] = [
       ['error', 'none.crl', /CRL of servers\[0\] .*: the file does not exist/],
       ['error', 'missing.html', /error page of servers\[0\] .*: the file does not exist/],
     ] },
+  { name: 'CRLs for every CA', yaml: config(TLS() + CRL('[root.crl, inter.crl]') + ROUTES), expect: [] },
+  { name: 'a CA without a CRL', yaml: config(TLS() + CRL('inter.crl') + ROUTES),
+    expect: [['error', 'clients-ca.pem', /CRLs are configured, but the CA "CN=root" has none, so every client certificate it issued would be refused; add its CRL/]] },
+  { name: 'a stale CRL', yaml: config(TLS() + CRL('[root.crl, inter-stale.crl]') + ROUTES),
+    expect: [['error', 'inter-stale.crl', /CRL .*inter-stale\.crl of "CN=inter" is out of date since .*; publish a fresh CRL .*\(its revocations stay enforced meanwhile \(staleCrl: enforce\)\)/]] },
+  { name: 'a CRL that goes stale later', yaml: config(TLS() + CRL('[root.crl, inter.crl]') + ROUTES), now: inDays(2),
+    expect: [
+      ['error', 'root.crl', /CRL .*root\.crl of "CN=root" is out of date/],
+      ['error', 'inter.crl', /CRL .*inter\.crl of "CN=inter" is out of date/],
+    ] },
+  { name: 'a stale CRL with staleCrl: refuse', yaml: config(TLS() + '    clientAuth: {ca: clients-ca.pem, crl: [root.crl, inter-stale.crl], staleCrl: refuse}\n' + ROUTES),
+    expect: [['error', 'inter-stale.crl', /every client under that CA is refused until a fresh CRL is in place/]] },
+  { name: 'a CRL from a CA outside the bundle', yaml: config(TLS() + CRL('[root.crl, inter.crl, stranger.crl]') + ROUTES),
+    expect: [['error', 'stranger.crl', /CRL file .*stranger\.crl is issued by "CN=stranger", which is not a CA in clientAuth\.ca/]] },
+  { name: 'a CRL that does not parse', yaml: config(TLS() + CRL('[root.crl, garbage.crl]') + ROUTES),
+    expect: [['error', 'garbage.crl', /garbage\.crl does not parse as a CRL/]] },
   { name: 'public route behind clientAuth require', yaml: config(TLS() + '    clientAuth: {ca: clients-ca.pem, mode: require}\n    routes: [{path: /health, upstream: "http://127.0.0.1:3000", public: true}]\n'),
     expect: [['warn', undefined as unknown as string, /route \/health is public, but clientAuth mode require/]] },
   { name: 'upstream client key mismatch', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {ca: clients-ca.pem, cert: client.crt, key: other.key}}\n'),
@@ -116,7 +143,7 @@ const CASES: Case[] = [
 
 for (const c of CASES) {
   test(`preflight: ${c.name}`, () => {
-    const findings = run(c.yaml, c.now);
+    const findings = run(c.yaml, c.now?.());
     assert.equal(findings.length, c.expect.length, render(findings).join('\n'));
     c.expect.forEach(([level, file, message], i) => {
       const f = findings[i];

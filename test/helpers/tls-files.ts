@@ -1,8 +1,12 @@
 // Test helper: long-lived CA, intermediate and leaf certificate files made by the openssl CLI in a temp dir, for
 // config checks (preflight, `certgate check`) that need real files but no CA database. Keys never leave the dir.
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { runProcess } from './cli.ts';
+import * as x509 from '../../src/core/x509.ts';
+import { buildCrl } from '../../src/pki/crl.ts';
+import { toCryptoKey } from '../../src/pki/keys.ts';
 
 export class TlsFiles {
   readonly dir: string;
@@ -40,5 +44,22 @@ export class TlsFiles {
     writeFileSync(join(this.dir, `${name}.ext`), `basicConstraints=critical,CA:false\nextendedKeyUsage=${eku}\nsubjectAltName=${san}\n`);
     await this.newKeyAndCsr(name);
     await this.openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '400', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+  }
+
+  /**
+   * `file`: a PEM CRL signed by CA `caName` (made by certgate's own CRL builder, so dates can lie in the past), revoking
+   * the given serials (hex). Defaults: valid from an hour ago for a day.
+   */
+  async crl(caName: string, file: string, options: { revoke?: string[]; thisUpdate?: Date; nextUpdate?: Date } = {}): Promise<void> {
+    const thisUpdate = options.thisUpdate ?? new Date(Date.now() - 3_600_000);
+    const pem = await buildCrl({
+      issuerCert: new x509.X509Certificate(readFileSync(join(this.dir, `${caName}.crt`), 'utf8')),
+      signingKey: toCryptoKey(createPrivateKey(readFileSync(join(this.dir, `${caName}.key`))), 'ec-p256'),
+      entries: (options.revoke ?? []).map((serial) => ({ serial, revokedAt: thisUpdate, reason: 'keyCompromise' })),
+      crlNumber: 1n,
+      thisUpdate,
+      nextUpdate: options.nextUpdate ?? new Date(thisUpdate.getTime() + 86_400_000),
+    });
+    writeFileSync(join(this.dir, file), pem);
   }
 }
