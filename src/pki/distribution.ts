@@ -1,12 +1,17 @@
 // Getting a certificate onto a device: write the .p12 (password from a file or generated and shown once) and say how to import it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PkiError, UserError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { buildPkcs12, assertUsablePassword } from './pkcs12.ts';
 import { chooseLegacy, importSteps, platformProfile } from './platforms.ts';
 import type { Platform } from './platforms.ts';
+import { loadCa } from './ca.ts';
+import { CaStore } from './store.ts';
+import { displayStatus } from './list.ts';
+import { resolveForClient } from './client-snippets.ts';
+import { readKeyFile } from './keys.ts';
 
 /** The two terminal channels writeP12 uses; a CliContext fits (pki does not import cli). */
 export interface TerminalOutput {
@@ -129,5 +134,52 @@ export async function writeP12(opts: WriteP12Options, term: TerminalOutput): Pro
     term.out(`\nImport on ${profile.label}:`);
     for (const line of numberSteps(importSteps(opts.platform, resolve(opts.out), opts.name))) term.out(line);
     if (legacy && !profile.legacy) term.out(`  (written in the legacy encoding because of --legacy)`);
+  }
+}
+
+export interface ExportRequest {
+  /** The CA directory. */
+  dir: string;
+  /** SERIAL or NAME of the certificate. */
+  ref: string;
+  out: string;
+  passwordFile?: string;
+  legacy?: boolean;
+  platform?: Platform;
+  now?: Date;
+}
+
+/**
+ * `cert export`: a .p12 of a certificate this CA issued with a key certgate generated (CG_PKI_NO_KEY otherwise).
+ * Refuses revoked certificates (a device would only fail with them); warns about expired ones.
+ */
+export async function exportCertificate(req: ExportRequest, term: TerminalOutput): Promise<void> {
+  const ca = loadCa(req.dir);
+  checkP12Options(req);
+  const store = CaStore.open(req.dir);
+  try {
+    const rec = resolveForClient(store, req.ref, req.now);
+    if (rec.pem === null || rec.keyPath === null) {
+      throw new PkiError('CG_PKI_NO_KEY', `certgate does not hold the private key of ${rec.serial}${rec.name ? ` (${rec.name})` : ''}`, {
+        hint: 'only certificates made by `cert issue` can be exported; for a signed CSR, build the .p12 where its key lives',
+      });
+    }
+    const status = displayStatus(rec, req.now ?? new Date());
+    if (status === 'revoked') {
+      throw new PkiError('CG_PKI_ALREADY_REVOKED', `${rec.serial} (${rec.name}) is revoked; a device could not use it`, {
+        hint: 'issue a new certificate and export that one',
+      });
+    }
+    if (status === 'expired') term.err(`certgate: warning: ${rec.serial} (${rec.name}) expired on ${rec.notAfter}`);
+    const keyFile = join(req.dir, rec.keyPath);
+    if (!existsSync(keyFile)) {
+      throw new PkiError('CG_PKI_NO_KEY', `the key file ${keyFile} of ${rec.serial} is missing`);
+    }
+    const keyPem = readKeyFile(keyFile, null).export({ type: 'pkcs8', format: 'pem' }) as string;
+    const legacy = chooseLegacy(req.legacy ?? false, req.platform);
+    await writeP12({ ca, certPem: rec.pem, keyPem, name: rec.name, out: req.out, passwordFile: req.passwordFile, legacy, platform: req.platform }, term);
+    store.audit('cert.export', { serial: rec.serial, name: rec.name, out: resolve(req.out), encoding: legacy ? 'legacy' : 'modern', platform: req.platform ?? null });
+  } finally {
+    store.close();
   }
 }
