@@ -9,11 +9,14 @@ import { reasonFromTlsError } from './reasons.ts';
 import type { ReasonCode } from './reasons.ts';
 import { toWireValue } from './headers.ts';
 
-/** The part of trust.ts's Trust that per-request checks need. */
+/** The part of trust.ts's Trust that per-connection checks need. */
 export interface RevocationSource {
   revokedChain(chain: X509Certificate[]): { serial: string; reason: string | null } | null;
-  /** Descriptions of CRLs past nextUpdate (empty when all are current). */
-  stale: readonly string[];
+  /** With CRLs configured: the first CA of the chain that has none (then the client is refused). */
+  uncoveredCa(chain: X509Certificate[]): string | null;
+  /** CRLs of this chain's CAs that are past nextUpdate at `now`. */
+  staleFor(chain: X509Certificate[], now: Date): string[];
+  crls: ReadonlyArray<{ nextUpdate: Date | undefined }>;
 }
 
 /** How this listener treats client certificates (from `clientAuth`). */
@@ -129,13 +132,23 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
   let reason = state.tlsReason;
   if (reason === 'no_certificate') return NO_CERTIFICATE;
   const notAfter = presented ? presented.notAfter.getTime() : Infinity;
+  // The verdict holds until the certificate expires or, with staleCrl: refuse, until a CRL goes stale.
+  let validUntil = notAfter;
+  if (policy.staleCrl === 'refuse') {
+    for (const crl of trust.crls) {
+      const t = crl.nextUpdate?.getTime();
+      if (t !== undefined && t > now && t < validUntil) validUntil = t;
+    }
+  }
   if (reason === null && now > notAfter) reason = 'expired';
   if (reason === null && trust.revokedChain(state.chain) !== null) reason = 'revoked';
-  if (reason === null && policy.staleCrl === 'refuse' && trust.stale.length > 0) reason = 'crl_stale';
+  // OpenSSL's CRL_CHECK_ALL semantics: with CRLs configured, a CA without one cannot vouch for anybody
+  if (reason === null && trust.uncoveredCa(state.chain) !== null) reason = 'crl_unavailable';
+  if (reason === null && policy.staleCrl === 'refuse' && trust.staleFor(state.chain, new Date(now)).length > 0) reason = 'crl_stale';
   if (reason !== null) {
     const verify = `FAILED:${reason}`;
     // An unverified certificate's names are never forwarded: the upstream must not trust a look-alike DN.
-    return { identity: null, reason, presented, verify, headers: ['x-client-verify', verify], validUntil: notAfter };
+    return { identity: null, reason, presented, verify, headers: ['x-client-verify', verify], validUntil };
   }
   const id = presented!;
   return {
@@ -151,7 +164,7 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
       'x-client-fingerprint', id.fingerprint,
       'x-client-cert', id.escapedPem,
     ],
-    validUntil: notAfter,
+    validUntil,
   };
 }
 

@@ -63,12 +63,22 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     return out;
   };
 
+  let staleTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  // Logs and exports CRL staleness, and wakes up again when the next CRL goes stale (no file change needed).
   const reportTrust = (): void => {
     let stale = 0;
     let generation = 0;
+    let nextStale = Infinity;
+    const now = Date.now();
     for (const l of listeners.values()) {
       const t = l.runtime.trust;
       if (!t) continue;
+      for (const crl of t.crls) {
+        const at = crl.nextUpdate?.getTime();
+        if (at !== undefined && at > now && at < nextStale) nextStale = at;
+      }
       generation = Math.max(generation, t.generation);
       if (t.stale.length > 0) {
         stale = 1;
@@ -80,6 +90,11 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
     metrics.crlStale.set(stale);
     metrics.trustGeneration.set(generation);
+    clearTimeout(staleTimer);
+    if (nextStale !== Infinity && !stopped) {
+      staleTimer = setTimeout(reportTrust, Math.min(nextStale - now + 1_000, 2_000_000_000));
+      staleTimer.unref();
+    }
   };
 
   const startMetrics = async (cfg: GatewayConfig): Promise<void> => {
@@ -186,6 +201,8 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     },
 
     async stop(timeoutMs) {
+      stopped = true;
+      clearTimeout(staleTimer);
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));
