@@ -1,7 +1,53 @@
-// CLI: `certgate cert list` (not implemented yet).
+// CLI: `certgate cert list` — the certificates of a CA, filtered by status or by how soon they expire.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import { group } from '../program.ts';
+import { resolveCaDir } from '../../pki/ca-dir.ts';
+import { loadCa } from '../../pki/ca.ts';
+import { CaStore } from '../../pki/store.ts';
+import { formatListTable, listCertificates, parseListFilter, toListEntry } from '../../pki/list.ts';
 
-export function register(_program: Command, _ctx: CliContext): void {
-  // filled in by the issue that implements this command
+interface ListOptions {
+  dir?: string;
+  json?: boolean;
+  status?: string;
+  expiring?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  group(program, 'cert')
+    .command('list')
+    .description('list the certificates this CA issued or revoked')
+    .option('--dir <dir>', 'CA directory (default: $CERTGATE_PKI, else ./pki)')
+    .option('--json', 'print a JSON array (stable shape, see docs/pki.md)')
+    .option('--status <status>', 'only valid, revoked or expired certificates')
+    .option('--expiring <duration>', 'only still-valid certificates whose notAfter is within this window, e.g. 30d, 12h')
+    .addHelpText(
+      'after',
+      `
+"expired" is derived from notAfter; a revoked certificate counts as revoked even after it expires.
+--expiring lists soonest-expiring first; otherwise certificates come in the order they were issued.
+
+Examples:
+  certgate cert list --dir ./pki
+  certgate cert list --expiring 30d --json | jq -r '.[].name'
+  certgate cert list --status revoked
+
+Exit codes:
+  0  listed (also when nothing matches)
+  1  no CA in --dir, or a bad --status / --expiring value
+  2  internal error`,
+    )
+    .action((opts: ListOptions) => {
+      const now = new Date();
+      const filter = parseListFilter({ status: opts.status, expiring: opts.expiring }, now);
+      const ca = loadCa(resolveCaDir(opts.dir, ctx.env, ctx.cwd));
+      const store = CaStore.open(ca.dir);
+      try {
+        const rows = listCertificates(store, filter);
+        ctx.out(opts.json ? JSON.stringify(rows.map((r) => toListEntry(r, now)), null, 2) : formatListTable(rows, now));
+      } finally {
+        store.close();
+      }
+    });
 }
