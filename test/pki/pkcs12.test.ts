@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { buildPkcs12 } from '../../src/pki/pkcs12.ts';
 import type { Pkcs12Input } from '../../src/pki/pkcs12.ts';
 import { pemDecodeAll } from '../../src/core/pem.ts';
@@ -125,6 +126,14 @@ for (const { leaf, legacy } of CASES) {
     assert.match(keys.stdout, new RegExp(`(ec|rsa)\\s+[0-9a-f]+\\s+${leaf} \\(certgate\\)`));
   });
 }
+
+test('Node\'s own TLS stack loads both encodings as a pfx (as a gateway or client would)', async () => {
+  for (const { leaf, legacy } of CASES) {
+    const pfx = await buildPkcs12(input(leaf, legacy));
+    assert.doesNotThrow(() => createSecureContext({ pfx, passphrase: PASSWORD }), `${leaf} ${legacy}`);
+    assert.throws(() => createSecureContext({ pfx, passphrase: PASSWORD + 'x' }), /mac verify failure/i, `${leaf} ${legacy} wrong password`);
+  }
+});
 
 test('NSS refuses the import with the wrong password (twin)', async () => {
   const file = join(dir, 'nss-wrong.p12');
