@@ -62,6 +62,9 @@ function suggestionFor(schema: AnySchema | undefined, value: unknown): string | 
     const near = closest(value, values);
     if (near) return `did you mean "${near}"?`;
   }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && defOf(core(schema)).type === 'array') {
+    return 'a list is needed here: start each entry with "- " (or write [...])';
+  }
   if ((typeof value === 'number' || typeof value === 'boolean') && acceptsText(schema)) return `put it in quotes: "${String(value)}"`;
   const words = expectedWords(schema);
   if (words === 'true or false' && typeof value === 'string' && YAML11_BOOLEANS.test(value)) {
@@ -98,16 +101,32 @@ function unknownKeyProblems(issue: Issue & { code: 'unrecognized_keys' }, src: S
   });
 }
 
+const isTypeMismatch = (branch: readonly Issue[]) => branch.length > 0 && branch.every((i) => i.code === 'invalid_type' && i.path.length === 0);
+
+/**
+ * The issues of the one union member whose type fits the value ({X-Test: 5} is a mapping, so the record member's
+ * complaint is the useful one), re-rooted at the union's path; undefined when no single member fits.
+ */
+function fittingBranch(issue: Issue & { code: 'invalid_union' }): Issue[] | undefined {
+  const fitting = issue.errors.filter((branch) => !isTypeMismatch(branch));
+  if (fitting.length !== 1) return undefined;
+  return fitting[0].map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as Issue);
+}
+
 /** One zod issue as zero or more problems (an unrecognized_keys issue lists several keys). */
 export function issueToProblems(issue: Issue, src: SourceMap, data: unknown): ConfigProblem[] {
   if (issue.code === 'unrecognized_keys') return unknownKeyProblems(issue, src);
+  if (issue.code === 'invalid_union') {
+    const inner = fittingBranch(issue);
+    if (inner) return inner.flatMap((i) => issueToProblems(i, src, data));
+  }
   const path = issue.path;
   const name = path.length ? pathText(path) : 'top level';
   const schema = schemaAt(Config, path);
   const { present, value } = valueAt(data, path);
   const words = schema ? expectedWords(schema) : undefined;
 
-  if (issue.code === 'invalid_type' && !present && path.length > 0) {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && !present && path.length > 0) {
     const parent = path.slice(0, -1);
     const key = String(path[path.length - 1]);
     return [{
@@ -132,8 +151,13 @@ export function issueToProblems(issue: Issue, src: SourceMap, data: unknown): Co
       expected = words ?? issue.message;
       if (issue.origin === 'array' && issue.code === 'too_small') expected = `${expected} (at least ${String(issue.minimum)})`;
       break;
-    case 'invalid_key':
-      return [{ code: 'CG_CONFIG_INVALID', message: `${name}: a key is not ${issue.issues[0]?.message ?? 'valid'}`, position }];
+    case 'invalid_key': {
+      // the path ends with the offending key itself: point at the key, not at its value
+      const parent = path.slice(0, -1);
+      const key = String(path[path.length - 1]);
+      const expectedKey = issue.issues[0]?.message ?? 'a valid key';
+      return [{ code: 'CG_CONFIG_INVALID', message: `${pathText(parent)}: "${key}" is not ${expectedKey}`, position: keyPosition(src, parent, key) ?? position }];
+    }
     default:
       expected = words ?? issue.message;
   }

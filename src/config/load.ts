@@ -51,7 +51,7 @@ function parseYaml(text: string, file: string): { src: SourceMap; data: unknown 
     }]);
   }
   try {
-    return { src, data: doc.toJS({ maxAliasCount: 1000 }) };
+    return { src, data: doc.toJS() };
   } catch (err) {
     // unresolved aliases (`*name` without `&name`) and alias bombs surface only here
     const message = err instanceof Error ? err.message : String(err);

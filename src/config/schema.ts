@@ -186,7 +186,7 @@ export const Upstream = shape(
     UpstreamUrl,
     z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional() }).describe('Upstream with TLS settings.'),
   ]),
-  'an upstream URL (e.g. http://127.0.0.1:3000) or a mapping {url: ..., tls: {...}}',
+  'an upstream URL such as http://127.0.0.1:3000, or a mapping {url: ..., tls: {...}}',
 ).describe('Where the route sends requests: an http(s):// URL, or {url, tls} for an https upstream with TLS settings.');
 
 export const RouteTimeouts = z
