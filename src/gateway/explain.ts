@@ -1,0 +1,221 @@
+// `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic.
+import { X509Certificate } from 'node:crypto';
+import { UserError } from '../core/errors.ts';
+import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
+import { parseIp } from './cidr.ts';
+import { identityFromCertificate, type ClientIdentity } from './identity.ts';
+import { normalizePath } from './path.ts';
+import { authorize } from './policy.ts';
+import { REASONS, type ReasonCode } from './reasons.ts';
+import { redirectLocation } from './redirect-server.ts';
+import { compileServer, matchRoute, selectSite } from './route-match.ts';
+import { loadTrust } from './trust.ts';
+import { verifyChainOffline } from './verify-offline.ts';
+
+export interface ExplainInput {
+  config: GatewayConfig;
+  url: string;
+  /** The certificates the client would send (leaf first, then intermediates); null for --no-cert. */
+  cert: { file: string; certs: X509Certificate[] } | null;
+  /** Client address (default 127.0.0.1). */
+  sourceIp?: string;
+  now?: Date;
+}
+
+/** The stable `--json` shape (documented in docs/gateway-decisions.md). */
+export interface Explanation {
+  url: string;
+  request: { scheme: 'http' | 'https'; host: string; sni: string | null; rawPath: string; query: string; sourceIp: string };
+  server: { label: string; listen: string; tls: boolean; clientAuth: 'require' | 'verify' | 'off' };
+  site: { label: string; hosts: string[] } | null;
+  path: { normalized: string | null; error: string | null };
+  route: { label: string; path: string; upstream: string; public: boolean; websocket: boolean } | null;
+  certificate: {
+    file: string;
+    subject: string;
+    issuer: string;
+    serial: string;
+    fingerprint: string;
+    notBefore: string;
+    notAfter: string;
+    sans: string[];
+    verified: boolean;
+    reason: ReasonCode | null;
+    detail: string | null;
+    chain: string[];
+  } | null;
+  /** The allow/deny rule that decided, as "servers[0].sites[0].routes[1].allow[0]: ou=ops"; null for defaults. */
+  rule: string | null;
+  outcome: {
+    /** proxy: handed to the upstream; refuse: the gateway answers `status`; redirect: 301; handshake_failure: TLS fails. */
+    action: 'proxy' | 'refuse' | 'redirect' | 'handshake_failure';
+    status: number | null;
+    reason: ReasonCode | null;
+    message: string;
+    location: string | null;
+  };
+  warnings: string[];
+}
+
+// Verify failures the TLS layer itself rejects in `require` mode (revocation and depth are checked per request).
+const HANDSHAKE_REASONS = new Set<ReasonCode>(['no_certificate', 'expired', 'not_yet_valid', 'unknown_ca', 'bad_purpose', 'invalid_certificate']);
+
+const URL_PARTS = /^(https?):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i;
+
+function usage(message: string, hint?: string): UserError {
+  return new UserError('CG_USAGE', message, hint ? { hint } : {});
+}
+
+/** Splits the URL without normalizing it (new URL() would resolve "..", hiding what the gateway does). */
+function splitUrl(url: string): { scheme: 'http' | 'https'; authority: string; hostname: string; port: number; rawPath: string; query: string } {
+  const m = URL_PARTS.exec(url.trim());
+  if (!m) throw usage(`--url ${url} is not an http:// or https:// URL`, 'e.g. --url https://app.example.com:8443/admin');
+  const scheme = m[1].toLowerCase() as 'http' | 'https';
+  const authority = m[2];
+  if (authority.includes('@')) throw usage(`--url ${url}: user:password@ is not supported`);
+  let parsed: URL;
+  try {
+    parsed = new URL(`${scheme}://${authority}/`);
+  } catch {
+    throw usage(`--url ${url} has an invalid host or port`);
+  }
+  const hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = parsed.port ? Number(parsed.port) : scheme === 'https' ? 443 : 80;
+  // what curl and browsers put on the wire: non-ASCII and spaces %-encoded as UTF-8, the rest as typed
+  const rawPath = (m[3] || '/').replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+  return { scheme, authority: parsed.host, hostname, port, rawPath, query: m[4] ?? '' };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(i + 1)) };
+}
+
+/** The server a client reaching `hostname:port` over `scheme` talks to. */
+function pickServer(config: GatewayConfig, scheme: string, hostname: string, port: number, warnings: string[]): { server: ServerConfig; index: number } {
+  const tls = scheme === 'https';
+  const matches = config.servers
+    .map((server, index) => ({ server, index, listen: splitListen(server.listen) }))
+    .filter((s) => s.listen.port === port && (s.server.tls !== undefined) === tls);
+  if (matches.length === 0) {
+    const all = config.servers.map((s) => `${s.tls ? 'https' : 'http'} ${s.listen}`).join(', ');
+    throw usage(`no ${scheme} server in the config listens on port ${port}`, `servers: ${all}`);
+  }
+  const exact = matches.find((s) => s.listen.host === hostname) ?? matches.find((s) => ['0.0.0.0', '::'].includes(s.listen.host));
+  const chosen = exact ?? matches[0];
+  if (matches.length > 1) warnings.push(`several ${scheme} servers listen on port ${port}; explaining ${chosen.server.listen}`);
+  return chosen;
+}
+
+const upstreamOf = (u: string | { url: string }): string => (typeof u === 'string' ? u : u.url).replace(/\/$/, '');
+
+/** Works out what the gateway would do with one request. Throws UserError for unusable input, ConfigError for bad trust files. */
+export function explainRequest(input: ExplainInput): Explanation {
+  const now = input.now ?? new Date();
+  const warnings: string[] = [];
+  const sourceIp = input.sourceIp ?? '127.0.0.1';
+  if (!parseIp(sourceIp)) throw usage(`--source-ip ${sourceIp} is not an IP address`);
+  const u = splitUrl(input.url);
+  const { server, index } = pickServer(input.config, u.scheme, u.hostname, u.port, warnings);
+  const tls = server.tls !== undefined;
+  const mode = tls && server.clientAuth ? server.clientAuth.mode : 'off';
+  // curl and browsers send SNI for names, never for IP literals
+  const sni = tls && !parseIp(u.hostname) ? u.hostname.toLowerCase() : null;
+  const e: Explanation = {
+    url: input.url,
+    request: { scheme: u.scheme, host: u.authority, sni, rawPath: u.rawPath, query: u.query, sourceIp },
+    server: { label: `servers[${index}]`, listen: server.listen, tls, clientAuth: mode },
+    site: null,
+    path: { normalized: null, error: null },
+    route: null,
+    certificate: null,
+    rule: null,
+    outcome: { action: 'refuse', status: null, reason: null, message: '', location: null },
+    warnings,
+  };
+  const refuse = (reason: ReasonCode): Explanation => {
+    e.outcome = { action: 'refuse', status: REASONS[reason].status, reason, message: REASONS[reason].text, location: null };
+    return e;
+  };
+
+  if (!tls && server.redirectToHttps !== undefined) {
+    const location = redirectLocation(u.authority, u.rawPath + u.query, server.redirectToHttps);
+    if (location === undefined) return refuse('bad_request');
+    e.outcome = { action: 'redirect', status: 301, reason: null, message: `redirected to ${location}`, location };
+    return e;
+  }
+
+  // the certificate, as the handshake and the per-request revocation check would see it
+  let verifyReason: ReasonCode | null = mode === 'off' ? 'no_certificate' : null;
+  let identity: ClientIdentity | null = null;
+  if (mode === 'off') {
+    if (input.cert) warnings.push(`this server does not ask for client certificates; ${input.cert.file} is not used`);
+  } else if (!input.cert) {
+    verifyReason = 'no_certificate';
+  } else {
+    const [leaf, ...intermediates] = input.cert.certs;
+    const ca = server.clientAuth!;
+    const trust = loadTrust(ca);
+    const v = verifyChainOffline(leaf, trust, now, ca.verifyDepth, { intermediates, staleCrl: ca.staleCrl });
+    warnings.push(...v.warnings, ...trust.missingCrl.map((s) => `no CRL is configured for the CA "${s}"`));
+    const presented = identityFromCertificate(leaf);
+    verifyReason = v.ok ? null : v.reason;
+    if (v.ok) identity = presented;
+    e.certificate = {
+      file: input.cert.file,
+      subject: presented.subject,
+      issuer: presented.issuer,
+      serial: presented.serial,
+      fingerprint: presented.fingerprint,
+      notBefore: presented.notBefore.toISOString(),
+      notAfter: presented.notAfter.toISOString(),
+      sans: presented.sans,
+      verified: v.ok,
+      reason: v.ok ? null : v.reason,
+      detail: v.ok ? null : v.detail,
+      chain: v.chain.map((c) => identityFromCertificate(c).subject),
+    };
+  }
+  if (mode === 'require' && verifyReason !== null && HANDSHAKE_REASONS.has(verifyReason)) {
+    e.outcome = {
+      action: 'handshake_failure', status: null, reason: verifyReason,
+      message: `the TLS handshake fails (clientAuth.mode: require): ${REASONS[verifyReason].text}`, location: null,
+    };
+    return e;
+  }
+
+  // site, path, route, authorization: the order of the gateway's request pipeline
+  const compiled = compileServer(server, `servers[${index}]`);
+  const selected = selectSite(compiled, u.authority, sni);
+  if ('reason' in selected) return refuse(selected.reason);
+  e.site = { label: selected.site.label, hosts: selected.site.hosts };
+  const norm = normalizePath(u.rawPath);
+  if (!norm.ok) {
+    e.path.error = norm.detail;
+    return refuse('bad_path');
+  }
+  e.path.normalized = norm.path;
+  const route = matchRoute(selected.site, norm.path);
+  if (!route) return refuse('no_route');
+  const upstream = upstreamOf(route.config.upstream);
+  e.route = { label: route.label, path: route.path, upstream, public: route.config.public, websocket: route.config.websocket };
+  const decision = authorize(route, { identity, verifyReason, sourceIp });
+  e.rule = decision.rule;
+  if (!decision.allowed) return refuse(decision.reason);
+  const location = upstream + norm.path + u.query;
+  e.outcome = { action: 'proxy', status: null, reason: null, message: `proxied to ${location}; the status is the upstream's`, location };
+  return e;
+}
+
+/** Reads the certificates of a --cert file: PEM (leaf first, then intermediates) or one DER certificate. */
+export function certificatesFromFile(data: Buffer, file: string): X509Certificate[] {
+  const text = data.toString('latin1');
+  const pems = [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => m[0]);
+  try {
+    if (pems.length > 0) return pems.map((p) => new X509Certificate(p));
+    if (!text.includes('-----BEGIN')) return [new X509Certificate(data)];
+  } catch (err) {
+    throw new UserError('CG_PKI_BAD_CERT', `--cert ${file} does not parse as a certificate`, { cause: err });
+  }
+  throw new UserError('CG_PKI_BAD_CERT', `--cert ${file} holds no certificate`, { hint: 'give the client certificate in PEM (leaf first) or DER' });
+}
