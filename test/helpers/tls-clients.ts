@@ -84,6 +84,8 @@ export class RawConnection {
   #buf = Buffer.alloc(0);
   #waiters: Array<() => void> = [];
   closed = false;
+  /** The latest TLS session (ticket) the server sent, for resumption tests. */
+  session: Buffer | undefined;
 
   private constructor(socket: TLSSocket | Socket) {
     this.socket = socket;
@@ -96,6 +98,18 @@ export class RawConnection {
       this.#wake();
     });
     socket.on('error', () => undefined);
+    socket.on('session', (session: Buffer) => (this.session = session));
+  }
+
+  /** True when this TLS connection resumed an earlier session. */
+  get resumed(): boolean {
+    return 'isSessionReused' in this.socket ? this.socket.isSessionReused() : false;
+  }
+
+  /** Sends a GET and reads its response. */
+  async get(path: string, host = 'localhost', extra = ''): Promise<(SimpleResponse & { raw: string }) | null> {
+    this.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
+    return this.readResponse();
   }
 
   #wake(): void {
