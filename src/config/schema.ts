@@ -210,7 +210,7 @@ export const RoutePath = shape(
   (v) => (typeof v === 'string' && /^[^/]/.test(v) ? `did you mean "/${v}"?` : undefined),
 ).describe('Prefix on whole segments of the normalized path; longest wins.');
 
-export const Route = z
+export const Route = shape(z
   .strictObject({
     path: RoutePath,
     upstream: Upstream,
@@ -222,7 +222,7 @@ export const Route = z
     websocket: z.boolean().default(true).describe('Allow WebSocket upgrades (authorized before the upgrade).'),
     timeouts: RouteTimeouts.default({ connect: '5s', read: '90s' }),
     rewriteLocation: z.boolean().default(true).describe('Rewrite upstream Location headers that point at the upstream.'),
-  })
+  }), 'a route such as {path: /, upstream: "http://127.0.0.1:3000"}')
   .describe('A route: path prefix to upstream, with its access rules.');
 
 const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
@@ -249,7 +249,7 @@ export const HostName = shape(
   suggestHost,
 );
 
-export const Site = z
+export const Site = shape(z
   .strictObject({
     hosts: shape(z.array(HostName).min(1), 'a list of host names, e.g. [app.example.com]', (v) =>
       typeof v === 'string' ? `write a list: [${v}]` : undefined,
@@ -257,7 +257,7 @@ export const Site = z
     tls: SiteTls.optional(),
     routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
       .describe('Path prefixes and their upstreams and access rules.'),
-  })
+  }), 'a site such as {hosts: [app.example.com], routes: [...]}')
   .describe('A virtual host.');
 
 export const SecurityHeaders = shape(
@@ -275,7 +275,7 @@ export const ServerTimeouts = z
   })
   .describe('Client-side timeouts.');
 
-export const Server = z
+export const Server = shape(z
   .strictObject({
     listen: ListenAddress,
     tls: ServerTls.optional(),
@@ -297,7 +297,7 @@ export const Server = z
     routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
       .optional()
       .describe('Shorthand for one site with hosts ["*"].'),
-  })
+  }), 'a server such as {listen: "127.0.0.1:8443", tls: {...}, routes: [...]}')
   .describe('A listener.');
 
 export const Log = z
