@@ -53,3 +53,11 @@ test('reasonFromTlsError maps OpenSSL verify errors', () => {
 test('a missing peer certificate wins over the error Node reports for it', () => {
   assert.equal(reasonFromTlsError('UNABLE_TO_GET_ISSUER_CERT', false), 'no_certificate');
 });
+
+test('docs/gateway-decisions.md lists every reason code with its status and text', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/gateway-decisions.md', import.meta.url), 'utf8');
+  for (const [code, r] of Object.entries(REASONS)) {
+    assert.ok(doc.includes(`| \`${code}\` | ${r.status} | ${r.text} |`), `${code} row missing or stale in docs/gateway-decisions.md`);
+  }
+});
