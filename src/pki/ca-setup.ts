@@ -17,6 +17,7 @@ import { caExtensions } from './profiles.ts';
 import { randomSerial } from './serial.ts';
 import { CaStore } from './store.ts';
 import { recordOf } from './issue.ts';
+import { publishInitialCrl } from './crl-publish.ts';
 
 export interface CreateCaOptions {
   dir: string;
@@ -127,7 +128,12 @@ export async function createCa(o: CreateCaOptions): Promise<LoadedCa> {
     ...(o.parent ? { 'ca.parentDir': o.parent.dir } : {}),
     'ca.keyEncrypted': String(o.passphrase !== null),
   });
-  return loadCa(o.dir);
+  const loaded = loadCa(o.dir);
+  // the first (empty) CRL, so crl_check_all verifiers accept this CA's certificates from day one; a parent chain
+  // without CRLs is reported later by `certgate crl` / `cert revoke`, with the fix
+  await publishInitialCrl({ ...loaded, keyObject: pair.privateKey, privateKey: toCryptoKey(pair.privateKey, keyType) }, o.parent, now)
+    .catch((err: unknown) => { if (!(err instanceof PkiError && err.code === 'CG_PKI_PARENT_CRL')) throw err; });
+  return loaded;
 }
 
 export interface ImportCaOptions {
@@ -186,5 +192,8 @@ export async function importCa(o: ImportCaOptions): Promise<ImportResult> {
     'ca.name': cert.subjectName.getField('CN')[0] ?? cert.subject, 'ca.keyType': keyType, 'ca.origin': 'imported',
     'ca.createdAt': now.toISOString(), 'ca.keyEncrypted': String(o.passphrase !== null),
   });
-  return { ca: await unlockCa(loadCa(o.dir), o.passphrase), warnings };
+  const ca = await unlockCa(loadCa(o.dir), o.passphrase);
+  const crl = await publishInitialCrl(ca, undefined, now);
+  if (crl) warnings.push(...crl.warnings);
+  return { ca, warnings };
 }

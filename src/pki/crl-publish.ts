@@ -9,7 +9,7 @@ import { caPaths } from './ca-dir.ts';
 import { assertCaCurrent } from './ca.ts';
 import type { LoadedCa, UnlockedCa } from './ca.ts';
 import { buildCrl, crlNextUpdate, DEFAULT_CRL_DAYS } from './crl.ts';
-import type { CaStore } from './store.ts';
+import { CaStore } from './store.ts';
 
 /** Store meta keys this module owns. */
 export const CRL_META = {
@@ -156,4 +156,25 @@ export async function publishCrl(ca: UnlockedCa, store: CaStore, opts: PublishOp
     written,
     warnings: parents.warnings,
   };
+}
+
+async function withStore<T>(dir: string, fn: (store: CaStore) => Promise<T>): Promise<T> {
+  const store = CaStore.open(dir);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * The first CRL of a new or adopted CA: empty but signed, so crl_check_all verifiers accept its certificates from the
+ * start. For an intermediate whose parent has no CRL yet, the parent's is published first (the caller holds that key).
+ * Skipped (null) for a CA outside its validity: it cannot sign, and `ca create` of such a CA is a test-only path.
+ */
+export async function publishInitialCrl(ca: UnlockedCa, parent?: UnlockedCa, now = new Date()): Promise<PublishResult | null> {
+  const current = (c: UnlockedCa) => now >= c.cert.notBefore && now <= c.cert.notAfter;
+  if (!current(ca)) return null;
+  if (parent && current(parent) && !existsSync(caPaths(parent.dir).crl)) await withStore(parent.dir, (s) => publishCrl(parent, s, { now }));
+  return withStore(ca.dir, (s) => publishCrl(ca, s, { now }));
 }

@@ -43,6 +43,9 @@ async function verify(caFile: string, crlFile: string, cert: string, untrusted?:
 test('root-only CA: revoke refuses the cert, accepts its twin, CRL number increases', async (t) => {
   const dir = join(tmp(t), 'root');
   const { ca, store } = await newCa(t, dir, 'Revoke Root');
+  const first = parseCrl(readFileSync(join(dir, 'crl.pem'), 'utf8'));
+  assert.equal(first.crlNumber, 1n, 'ca create writes an empty first CRL');
+  assert.equal(first.entries.length, 0);
   const a = await issueCertificate(ca, store, { name: 'alice', profile: 'client' });
   const b = await issueCertificate(ca, store, { name: 'bob', profile: 'client' });
   const c = await issueCertificate(ca, store, { name: 'carol', profile: 'server', sans: { dns: ['carol.example'] } });
@@ -74,7 +77,7 @@ test('root-only CA: revoke refuses the cert, accepts its twin, CRL number increa
   await assert.rejects(revokeCertificate(ca, store, { ref: 'nobody', reason: 'superseded', cwd: dir }), { code: 'CG_PKI_SERIAL_NOT_FOUND' });
   const ops = store.auditLog().map((e) => e.operation);
   assert.equal(ops.filter((o) => o === 'cert.revoke').length, 2);
-  assert.equal(ops.filter((o) => o === 'crl.publish').length, 2);
+  assert.equal(ops.filter((o) => o === 'crl.publish').length, 3, 'ca create published the first CRL');
 });
 
 test('root + intermediate: the bundle covers both CAs, and a revoked intermediate fails every leaf under it', async (t) => {
@@ -86,7 +89,10 @@ test('root + intermediate: the bundle covers both CAs, and a revoked intermediat
   const interCrt = join(base, 'inter', 'ca.crt');
   const rootCrt = join(base, 'root', 'ca.crt');
 
-  // the root has no CRL yet: the intermediate refuses to build a bundle that would fail every client
+  // ca create wrote both CAs' first CRLs; without the root's, the intermediate refuses to build a bundle that
+  // would fail every client under crl_check_all
+  for (const f of ['crl.pem', 'crl-bundle.pem']) unlinkSync(join(base, 'root', f));
+  unlinkSync(join(base, 'inter', 'crl.pem'));
   await assert.rejects(revokeCertificate(inter.ca, inter.store, { ref: 'dora', reason: 'keyCompromise', cwd: base }), (err: Error & { code?: string; hint?: string }) => {
     assert.equal(err.code, 'CG_PKI_PARENT_CRL');
     assert.match(err.hint ?? '', /certgate crl --dir .*root/);
