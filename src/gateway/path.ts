@@ -23,6 +23,7 @@ export function normalizePath(rawPath: string): NormalizedPath {
   if (!rawPath.startsWith('/')) return bad('the path does not start with "/"');
   const segments: string[] = [];
   const bytes: number[] = []; // decoded bytes, only to check that escapes spell valid UTF-8
+  let nonAscii = false; // raw characters are ASCII, so only escapes can make the UTF-8 check necessary
   let segment = '';
   const flush = (last: boolean): string | undefined => {
     const bare = segment.split(';', 1)[0];
@@ -53,6 +54,7 @@ export function normalizePath(rawPath: string): NormalizedPath {
       if (b === 0x5c) return bad('an encoded "\\" (%5C) is ambiguous');
       if (b === 0) return bad('NUL (%00) is not allowed');
       bytes.push(b);
+      if (b >= 0x80) nonAscii = true;
       const decoded = String.fromCharCode(b);
       segment += UNRESERVED.test(decoded) ? decoded : '%' + hex.toUpperCase();
       i += 2;
@@ -67,10 +69,12 @@ export function normalizePath(rawPath: string): NormalizedPath {
   }
   const err = flush(true);
   if (err) return bad(err);
-  try {
-    STRICT_UTF8.decode(Uint8Array.from(bytes));
-  } catch {
-    return bad('%-escapes that are not valid UTF-8');
+  if (nonAscii) {
+    try {
+      STRICT_UTF8.decode(Uint8Array.from(bytes));
+    } catch {
+      return bad('%-escapes that are not valid UTF-8');
+    }
   }
   return { ok: true, path: '/' + segments.join('/') };
 }

@@ -1,6 +1,7 @@
 // Reason codes: statuses, texts and the mapping from Node's TLS verify errors, including a real no-cert handshake.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { REASONS, CERT_REASONS, isReasonCode, reasonFromTlsError } from '../../src/gateway/reasons.ts';
 
 test('every reason has an HTTP error status and a plain, secret-free text', () => {
@@ -54,8 +55,7 @@ test('a missing peer certificate wins over the error Node reports for it', () =>
   assert.equal(reasonFromTlsError('UNABLE_TO_GET_ISSUER_CERT', false), 'no_certificate');
 });
 
-test('docs/gateway-decisions.md lists every reason code with its status and text', async () => {
-  const { readFileSync } = await import('node:fs');
+test('docs/gateway-decisions.md lists every reason code with its status and text', () => {
   const doc = readFileSync(new URL('../../docs/gateway-decisions.md', import.meta.url), 'utf8');
   for (const [code, r] of Object.entries(REASONS)) {
     assert.ok(doc.includes(`| \`${code}\` | ${r.status} | ${r.text} |`), `${code} row missing or stale in docs/gateway-decisions.md`);
