@@ -31,7 +31,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'cg-export-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   root = await makeCa(suite, { name: 'Export Root' });
-  inter = await makeCa(suite, { name: 'Export Intermediate', parent: root });
+  inter = await makeCa(suite, { name: 'Export Intermediate', parent: root, days: 20 });
   alice = await issueCert(inter, 'alice');
   await issueCert(inter, 'bob', { keyType: 'rsa-2048' });
   const carol = await issueCert(inter, 'carol');

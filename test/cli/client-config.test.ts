@@ -31,7 +31,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'cg-clientcfg-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const root = await makeCa(suite, { name: 'Client Config Root' });
-  ca = await makeCa(suite, { name: 'Client Config Intermediate', parent: root });
+  ca = await makeCa(suite, { name: 'Client Config Intermediate', parent: root, days: 20 });
   await issueCert(ca, 'alice');
   const server = await issueCert(ca, 'gateway', { profile: 'server' });
   // A real mTLS server trusting this CA's chain; it answers with the client certificate's CN.
