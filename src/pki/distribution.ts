@@ -132,8 +132,9 @@ export async function writeP12(opts: WriteP12Options, term: TerminalOutput): Pro
   if (opts.platform) {
     const profile = platformProfile(opts.platform);
     term.out(`\nImport on ${profile.label}:`);
+    const forced = legacy && !profile.legacy;
+    term.out(forced ? '  (legacy encoding because of --legacy; every platform imports it)' : `  (${legacy ? 'legacy' : 'modern'} encoding: ${profile.why})`);
     for (const line of numberSteps(importSteps(opts.platform, resolve(opts.out), opts.name))) term.out(line);
-    if (legacy && !profile.legacy) term.out(`  (written in the legacy encoding because of --legacy)`);
   }
 }
 
