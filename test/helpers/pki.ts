@@ -1,4 +1,5 @@
 // Test helper: throwaway certgate CAs and certificates made through the library (fast, short validity, in mkdtemp).
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { IssueResult } from '../../src/pki/issue.ts';
 import type { KeyType } from '../../src/pki/keys.ts';
 import type { LeafProfile, SanInput } from '../../src/pki/profiles.ts';
 import { CaStore } from '../../src/pki/store.ts';
+import type { CliResult } from './cli.ts';
 
 /** Anything with node:test's `after` (the test context `t`). */
 export interface Cleanup {
@@ -95,4 +97,13 @@ export async function issueCert(tca: TestCa, name: string, o: IssueOptions = {})
   } finally {
     store.close();
   }
+}
+
+/** A user error from the CLI: exit 1 and exactly one "certgate: ..." line on stderr (no stack) matching `pattern`. */
+export function assertOneLineError(r: CliResult, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit code, stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
+  assert.match(lines[0], /^certgate: /);
+  assert.match(lines[0], pattern);
 }

@@ -1,0 +1,59 @@
+// Flags shared by the CA commands (--dir, --days, --client/--server, SAN flags) and their parsing. Parse only.
+import type { Command } from 'commander';
+import { UserError } from '../core/errors.ts';
+import { resolveCaDir } from '../pki/ca-dir.ts';
+import type { LeafProfile, SanInput } from '../pki/profiles.ts';
+import type { CliContext } from './context.ts';
+
+/** Exit-code paragraph every CA command's help ends with. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  done
+  1  a problem with the input (flag, file, passphrase, CA state): one line on stderr says what
+  2  an internal error (a bug): rerun with --debug and report it`;
+
+export function addDirOption(cmd: Command): Command {
+  return cmd.option('--dir <dir>', 'the CA directory (default: $CERTGATE_PKI, else ./pki)');
+}
+
+export function caDir(opts: { dir?: string }, ctx: CliContext): string {
+  return resolveCaDir(opts.dir, ctx.env, ctx.cwd);
+}
+
+/** Accumulates a repeatable flag (--dns a --dns b). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** --days N: a whole number of days ≥ 1. */
+export function parseDays(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) {
+    throw new UserError('CG_USAGE', `--days expects a whole number of days ≥ 1 (got "${value}")`);
+  }
+  return Number(value);
+}
+
+/** Exactly one of --client / --server. */
+export function leafProfile(opts: { client?: boolean; server?: boolean }): LeafProfile {
+  if (opts.client && opts.server) throw new UserError('CG_USAGE', 'choose one of --client or --server, not both');
+  if (!opts.client && !opts.server) throw new UserError('CG_USAGE', 'say what the certificate is for: --client or --server');
+  return opts.client ? 'client' : 'server';
+}
+
+export function addProfileOptions(cmd: Command): Command {
+  return cmd
+    .option('--client', 'a client certificate (EKU clientAuth): people, services calling the gateway')
+    .option('--server', 'a server certificate (EKU serverAuth); needs --dns and/or --ip');
+}
+
+export function addSanOptions(cmd: Command): Command {
+  return cmd
+    .option('--dns <name>', 'DNS name SAN (repeatable; server and client)', collect)
+    .option('--ip <address>', 'IP address SAN (repeatable; server only)', collect)
+    .option('--email <address>', 'email SAN (repeatable; client only)', collect)
+    .option('--uri <uri>', 'URI SAN, e.g. spiffe://org/svc (repeatable; client only)', collect);
+}
+
+export function sanOptions(opts: { dns?: string[]; ip?: string[]; email?: string[]; uri?: string[] }): SanInput {
+  return { dns: opts.dns, ip: opts.ip, email: opts.email, uri: opts.uri };
+}
