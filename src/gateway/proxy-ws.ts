@@ -40,7 +40,7 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
     handleRequest(rt, deps, req, res);
     return;
   }
-  const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
+  const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1');
   if (d.reason === null && d.target !== null && !d.target.websocket) d.reason = 'websocket_refused';
   if (d.reason !== null || d.target === null) {
     refuse(deps, rt, req, socket, d, d.reason ?? 'internal_error', start);

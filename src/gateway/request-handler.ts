@@ -52,7 +52,7 @@ export function stateOf(rt: ListenerRuntime, req: ClientRequest): ConnectionStat
 }
 
 /** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
-export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number): Decision {
+export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number, http11 = false): Decision {
   // 1. Identity headers (and hop-by-hop fields) are gone before anything looks at the request.
   const scan = scanRequestHeaders(rawHeaders);
   let host = scan.host;
@@ -69,7 +69,8 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   const rawPath = q < 0 ? target : target.slice(0, q);
   d.query = q < 0 ? '' : target.slice(q);
   d.path = rawPath;
-  if (scan.hostCount > 1) return fail(d, 'bad_request', rawPath);
+  // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI)
+  if (scan.hostCount > 1 || (http11 && host === undefined)) return fail(d, 'bad_request', rawPath);
   // 2. Site by SNI and Host, on every request (HTTP/2 coalescing reuses one connection for several hosts).
   const selected = selectSite(rt.compiled, host, state.servername);
   if ('reason' in selected) return fail(d, selected.reason, rawPath);
@@ -151,7 +152,7 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
 export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
   const start = performance.now();
   const state = stateOf(rt, req);
-  const d = decide(rt, state, req.rawHeaders, req.url, Date.now());
+  const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1');
   if (d.reason !== null || d.target === null) {
     answerError(deps, rt, req, res, d, d.reason ?? 'internal_error', start);
     return;

@@ -123,7 +123,8 @@ export function createListener(initial: ListenerRuntime, deps: HandlerDeps): Lis
     });
     server = tlsServer;
   } else {
-    const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize });
+    // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
+    const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
     plain.on('connection', (socket: Socket) => {
       sockets.add(socket as Tracked);
       deps.metrics.connections.inc({ protocol: 'plain' });
@@ -212,8 +213,9 @@ export function createListener(initial: ListenerRuntime, deps: HandlerDeps): Lis
 
 // HTTP/1.1 limits live on the server object (also for the HTTP/1.1 side of the h2 server, which reads them there).
 function applyHttp1Limits(server: Http2SecureServer | HttpServer, rt: ListenerRuntime): void {
-  const s = server as unknown as Record<string, number>;
+  const s = server as unknown as Record<string, number | boolean>;
   s.maxHeaderSize = rt.maxHeaderSize;
+  s.requireHostHeader = false; // the pipeline answers a missing Host with 400 and the error page
   s.headersTimeout = rt.headerTimeoutMs;
   s.requestTimeout = Math.max(300_000, rt.headerTimeoutMs);
   s.keepAliveTimeout = rt.idleTimeoutMs;

@@ -116,13 +116,14 @@ export class RawConnection {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  static open(port: number, creds: Creds | null, tlsOptions: { session?: Buffer } = {}): Promise<RawConnection> {
+  static open(port: number, creds: Creds | null, tlsOptions: { session?: Buffer; host?: string } = {}): Promise<RawConnection> {
+    const host = tlsOptions.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket = creds
-        ? tlsConnect({ host: '127.0.0.1', port, ca: creds.ca, cert: creds.cert, key: creds.key, servername: creds.servername ?? 'localhost', ALPNProtocols: ['http/1.1'], session: tlsOptions.session,
+        ? tlsConnect({ host, port, ca: creds.ca, cert: creds.cert, key: creds.key, servername: creds.servername ?? 'localhost', ALPNProtocols: ['http/1.1'], session: tlsOptions.session,
           // the chain is still verified; the name check is left to tests that are about names
           checkServerIdentity: () => undefined })
-        : netConnect({ host: '127.0.0.1', port });
+        : netConnect({ host, port });
       socket.once(creds ? 'secureConnect' : 'connect', () => resolve(new RawConnection(socket)));
       socket.once('error', reject);
     });
