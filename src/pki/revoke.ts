@@ -20,7 +20,7 @@ export interface RevokeRequest {
   /** Resolves a FILE ref. */
   cwd: string;
   now?: Date;
-  /** CRL lifetime for the CRL written now (default: as last configured with `certgate crl --days`). */
+  /** Lifetime of the CRL written now, remembered for later runs (default: the last one given, else 7 days). */
   days?: number;
 }
 

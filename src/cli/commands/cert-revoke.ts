@@ -39,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('revoke a certificate and regenerate the CRL')
     .argument('<serial|name|file>', 'serial number (hex), NAME, or a certificate file this CA signed')
     .option('--reason <reason>', `${REVOKE_REASONS.join(' | ')}`, 'unspecified')
-    .option('--days <n>', 'lifetime of the CRL written now (default: as last set with certgate crl --days, else 7)', parseDays);
+    .option('--days <n>', 'lifetime of the CRL written now, remembered (default: the last --days given, else 7)', parseDays);
   addDirOption(cmd);
   addPassphraseOptions(cmd);
   cmd.addHelpText('after', HELP).action(async (ref: string, opts: RevokeOptions) => {
