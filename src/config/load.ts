@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { Config } from './schema.ts';
 import type { GatewayConfig } from './schema.ts';
-import { findDuplicateKeys, positionAt } from './positions.ts';
+import { findComplexKeys, findDuplicateKeys, positionAt } from './positions.ts';
 import type { SourceMap } from './positions.ts';
 import { issuesToProblems } from './issues.ts';
 import { checkSemantics } from './semantics.ts';
@@ -17,7 +17,7 @@ import { UserError } from '../core/errors.ts';
 function yamlMessage(code: string, message: string): string {
   if (code === 'MULTIPLE_DOCS') return 'the config must be one YAML document, but "---" starts a second one';
   if (code === 'TAB_AS_INDENT') return 'tabs are not allowed for indentation in YAML; indent with spaces';
-  if (code === 'TAG_RESOLVE_FAILED') return `${message.replace(/^Unresolved tag/, 'unknown YAML tag')}; certgate.yaml uses no tags`;
+  if (code === 'TAG_RESOLVE_FAILED') return `${message.replace(/^Unresolved tag/, 'unknown YAML tag')}; the config uses no tags`;
   if (code === 'BAD_ALIAS' || code === 'ALIAS_PROPS') return message;
   return message.charAt(0).toLowerCase() + message.slice(1);
 }
@@ -40,6 +40,9 @@ function parseYaml(text: string, file: string): { src: SourceMap; data: unknown 
       hint: 'YAML would silently keep only the last one; remove or merge one of them',
       position: d.again,
     });
+  }
+  for (const position of findComplexKeys(src)) {
+    problems.push({ code: 'CG_CONFIG_SYNTAX', message: 'a key must be a plain name, not a list or mapping', position });
   }
   if (problems.length) throw new ConfigProblemsError(problems);
   if (doc.contents === null) {

@@ -104,6 +104,29 @@ export interface DuplicateKey {
   again: SourcePosition;
 }
 
+/** Keys that are lists or mappings (`? [a, b]: x`): never meaningful in certgate.yaml. */
+export function findComplexKeys(src: SourceMap): SourcePosition[] {
+  const found: SourcePosition[] = [];
+  const seen = new Set<Node>();
+  const visit = (node: unknown): void => {
+    if (!isCollection(node) || seen.has(node)) return;
+    seen.add(node);
+    for (const item of node.items) {
+      if (isPair(item)) {
+        if (item.key !== null && !isScalar(item.key)) {
+          const at = nodePosition(src, item.key as Node);
+          if (at) found.push(at);
+        }
+        visit(item.value);
+      } else {
+        visit(item);
+      }
+    }
+  };
+  visit(src.doc.contents as ParsedNode | null);
+  return found;
+}
+
 /** Every key written twice in one mapping, anywhere in the document (YAML would silently keep the last one). */
 export function findDuplicateKeys(src: SourceMap): DuplicateKey[] {
   const found: DuplicateKey[] = [];

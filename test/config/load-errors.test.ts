@@ -270,6 +270,13 @@ const CASES: Case[] = [
     message: /duplicate key "listen"; it first appears at line 2, column 5/,
   },
   {
+    name: 'a list used as a key',
+    yaml: `servers:\n  - listen: 127.0.0.1:8443\n${TLS}${ROUTES}    ? [a, b]\n    : c\n`,
+    code: 'CG_CONFIG_SYNTAX',
+    at: '7:7',
+    message: /a key must be a plain name/,
+  },
+  {
     name: 'two YAML documents',
     yaml: `servers: []\n---\nlog: {}\n`,
     code: 'CG_CONFIG_SYNTAX',
