@@ -279,8 +279,8 @@ static double self_cpu(void) {
   return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* per-CPU jiffies from /proc/stat: busy (user..softirq) and steal, for cpu0 and cpu1 */
-static int cpu_stat(unsigned long long busy[2], unsigned long long total[2], unsigned long long steal[2]) {
+/* per-CPU jiffies from /proc/stat: busy (user..softirq), steal and irq+softirq, for cpu0 and cpu1 */
+static int cpu_stat(unsigned long long busy[2], unsigned long long total[2], unsigned long long steal[2], unsigned long long soft[2]) {
   FILE *f = fopen("/proc/stat", "r");
   if (!f) return -1;
   char line[512];
@@ -291,6 +291,7 @@ static int cpu_stat(unsigned long long busy[2], unsigned long long total[2], uns
     if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &id, &u, &n, &s, &idle, &io, &irq, &sirq, &st) == 9 && id >= 0 && id < 2) {
       busy[id] = u + n + s + irq + sirq;
       steal[id] = st;
+      soft[id] = irq + sirq; /* kernel packet work: charged to no process, so shown apart */
       total[id] = u + n + s + idle + io + irq + sirq + st;
       found++;
     }
@@ -437,7 +438,7 @@ static void run_load(void) {
   uint64_t t0 = now_ns();
   uint64_t t_measure = t0 + (uint64_t)(warmup * 1e9), t_end = t_measure + (uint64_t)(duration * 1e9);
   double cpu0[MAX_WATCH], self0 = 0;
-  unsigned long long b0[2] = {0}, t0s[2] = {0}, s0[2] = {0}, b1[2] = {0}, t1s[2] = {0}, s1[2] = {0};
+  unsigned long long b0[2] = {0}, t0s[2] = {0}, s0[2] = {0}, q0[2] = {0}, b1[2] = {0}, t1s[2] = {0}, s1[2] = {0}, q1[2] = {0};
   uint64_t m0 = 0;
   for (int i = 0; i < nconns; i++) {
     if (conn_open(&conns[i]) == 0 && conns[i].state == ST_HANDSHAKE) drive(&conns[i]);
@@ -450,7 +451,7 @@ static void run_load(void) {
       m0 = t;
       self0 = self_cpu();
       for (int i = 0; i < nwatch; i++) cpu0[i] = cpu_ticks(watch_pids[i]);
-      cpu_stat(b0, t0s, s0);
+      cpu_stat(b0, t0s, s0, q0);
     }
     if (t >= t_end) break;
     int n = epoll_wait(ep, evs, 256, 50);
@@ -462,7 +463,7 @@ static void run_load(void) {
   uint64_t m1 = now_ns();
   double secs = (m1 - m0) / 1e9;
   double selfcpu = self_cpu() - self0;
-  cpu_stat(b1, t1s, s1);
+  cpu_stat(b1, t1s, s1, q1);
   qsort(lat, nlat, sizeof *lat, cmp_u32);
   uint64_t done = ok2xx + non2xx;
   printf("{");
@@ -482,6 +483,11 @@ static void run_load(void) {
   for (int i = 0; i < 2; i++) {
     double tot = (double)(t1s[i] - t0s[i]);
     printf("%s%.3f", i ? "," : "", tot > 0 ? (double)(s1[i] - s0[i]) / tot : -1.0);
+  }
+  printf("],\"coreSoftirq\":[");
+  for (int i = 0; i < 2; i++) {
+    double tot = (double)(t1s[i] - t0s[i]);
+    printf("%s%.3f", i ? "," : "", tot > 0 ? (double)(q1[i] - q0[i]) / tot : -1.0);
   }
   printf("]}\n");
   for (int i = 0; i < nconns; i++) if (conns[i].state != ST_FREE) conn_close(&conns[i]);

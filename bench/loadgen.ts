@@ -3,6 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pinnedCommand } from './proc.ts';
 
 const run = promisify(execFile);
 const SOURCE = fileURLToPath(new URL('./loadgen.c', import.meta.url));
@@ -36,6 +37,8 @@ export interface LoadResult {
   /** Busy fraction of core 0 and core 1 over the measured window (/proc/stat, every process), and their steal. */
   coreBusy?: number[];
   coreSteal?: number[];
+  /** irq + softirq share of each core (loopback packet processing, charged to no process). */
+  coreSoftirq?: number[];
   open?: number;
   failed?: number;
 }
@@ -67,10 +70,6 @@ export async function buildLoadgen(dir: string): Promise<string> {
   return out;
 }
 
-function pinned(cpu: number | null, binary: string, args: string[]): [string, string[]] {
-  return cpu === null ? [binary, args] : ['taskset', ['-c', String(cpu), binary, ...args]];
-}
-
 function parseLast(stdout: string): LoadResult {
   const line = stdout.trim().split('\n').pop() ?? '';
   try {
@@ -85,7 +84,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const args = ['--mode', o.mode, '--port', String(o.port), '--cert', o.cert, '--key', o.key, '--conns', String(o.conns),
     '--duration', String(o.durationS), '--warmup', String(o.warmupS)];
   for (const pid of o.watch ?? []) args.push('--watch', String(pid));
-  const [file, argv] = pinned(o.cpu, o.binary, args);
+  const [file, argv] = pinnedCommand(o.cpu, o.binary, args);
   try {
     const r = await run(file, argv, { timeout: (o.durationS + o.warmupS + 30) * 1000 });
     return parseLast(r.stdout);
@@ -105,7 +104,7 @@ export interface IdleHold {
 export async function holdIdle(o: { binary: string; port: number; cert: string; key: string; conns: number; cpu: number | null }): Promise<IdleHold> {
   const args = ['--mode', 'idle', '--port', String(o.port), '--cert', o.cert, '--key', o.key, '--conns', String(o.conns),
     '--parallel', '64', '--hold-max', '120'];
-  const [file, argv] = pinned(o.cpu, o.binary, args);
+  const [file, argv] = pinnedCommand(o.cpu, o.binary, args);
   const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -15,10 +15,26 @@ export interface Pinned {
   stop(): Promise<void>;
 }
 
+let niceness = 0;
+
+/**
+ * Opt-in (`--nice N`): run every bench process at this nice value. A negative value makes the bench win the CPU
+ * over other work on a shared machine, which steadies the figures but slows that other work down.
+ */
+export function setNiceness(n: number): void {
+  niceness = n;
+}
+
+/** The command line that runs `cmd args` on `cpu` (taskset execs nice, which execs cmd: the pid stays cmd's). */
+export function pinnedCommand(cpu: number | null, cmd: string, args: string[]): [string, string[]] {
+  const niced = niceness ? ['nice', '-n', String(niceness), cmd, ...args] : [cmd, ...args];
+  return cpu === null ? [niced[0], niced.slice(1)] : ['taskset', ['-c', String(cpu), ...niced]];
+}
+
 /** Starts `cmd args` pinned to `cpu` with taskset; stdout/stderr go to `logFile` (append) so nothing blocks on a pipe. */
 export function startPinned(name: string, cpu: number | null, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Pinned {
   const fd = openSync(logFile, 'a');
-  const [file, argv] = cpu === null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+  const [file, argv] = pinnedCommand(cpu, cmd, args);
   const child = spawn(file, argv, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`);

@@ -37,6 +37,8 @@ export interface Sample {
   /** Busy fraction of core 0 (target) and core 1 (generator + upstream), all processes included. */
   core0?: number;
   core1?: number;
+  /** irq + softirq share of core 0 (kernel network work, in no process's CPU time). */
+  softirq0?: number;
   errors: number;
   non2xx: number;
   rssBeforeKiB?: number;
@@ -58,6 +60,7 @@ export interface Row {
   upstreamCpu?: number;
   core0?: number;
   core1?: number;
+  softirq0?: number;
   errors: number;
   /** median(target) / median(nginx); null for nginx itself or when nginx has no figure. */
   ratio: number | null;
@@ -119,6 +122,7 @@ export function summarize(samples: Sample[], targets: readonly TargetName[]): Ro
         upstreamCpu: medianOf(ss, (s) => s.upstreamCpu),
         core0: medianOf(ss, (s) => s.core0),
         core1: medianOf(ss, (s) => s.core1),
+        softirq0: medianOf(ss, (s) => s.softirq0),
         errors: ss.reduce((a, s) => a + s.errors + s.non2xx, 0),
         ratio: target === 'nginx' || !Number.isFinite(baseMedian) || baseMedian === 0 ? null : m / baseMedian,
         rssBeforeKiB: medianOf(ss, (s) => s.rssBeforeKiB),
@@ -151,9 +155,10 @@ export function boundNote(row: Row): string {
   if (row.targetCpu >= 0.9) return `target-bound (target CPU ${cpu})`;
   const ours1 = (row.genCpu ?? 0) + (row.upstreamCpu ?? 0);
   if (ours1 >= 0.85) return `generator-bound (generator + upstream ${ours1.toFixed(2)} of core 1): figure is a floor`;
-  const other0 = Math.max(0, (row.core0 ?? 0) - row.targetCpu);
+  const other0 = Math.max(0, (row.core0 ?? 0) - row.targetCpu - (row.softirq0 ?? 0));
   const other1 = Math.max(0, (row.core1 ?? 0) - ours1);
-  return `contended (target CPU ${cpu}; other work: core 0 ${other0.toFixed(2)}, core 1 ${other1.toFixed(2)})`;
+  const soft = row.softirq0 === undefined ? '' : `, kernel softirq ${row.softirq0.toFixed(2)}`;
+  return `contended (target CPU ${cpu}${soft}; other processes: core 0 ${other0.toFixed(2)}, core 1 ${other1.toFixed(2)})`;
 }
 
 function fmt(x: number | undefined, digits = 0): string {

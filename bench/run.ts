@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { buildLoadgen, holdIdle, runLoad } from './loadgen.ts';
 import { BODY_100, NGINX, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from './nginx.ts';
 import { makeBenchPki, type BenchPki } from './pki.ts';
-import { freePort, rssKiB, waitForPort, type Pinned } from './proc.ts';
+import { freePort, rssKiB, setNiceness, waitForPort, type Pinned } from './proc.ts';
 import { SCENARIO_IDS, SCENARIOS, formatMarkdown, formatText, summarize, type Sample, type ScenarioId } from './report.ts';
 import { TARGETS, probeTarget, startTarget, type RunningTarget, type TargetName, type TargetSpec } from './targets.ts';
 
@@ -27,6 +27,8 @@ const HELP = `usage: npm run bench -- [options]
   --access-log       let nginx and certgate write access logs (off by default, for both)
   --json FILE        also write every sample and the summary as JSON
   --keep             keep the temp dir (configs, logs) for inspection
+  --nice=N           run targets, generator and upstream at nice N (e.g. -10: steadier figures on a shared
+                     machine, at the expense of whatever else runs there; default 0 = off)
 
 Pinning: each target runs alone on core 0 (taskset -c 0); the load generator and the upstream nginx share core 1.
 `;
@@ -46,6 +48,7 @@ interface Options {
   accessLog: boolean;
   json?: string;
   keep: boolean;
+  nice: number;
 }
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] | undefined {
@@ -55,13 +58,19 @@ function list<T extends string>(value: string | undefined, allowed: readonly T[]
   return items as T[];
 }
 
+function niceValue(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice: expected an integer from -20 to 19, got "${s}"`);
+  return n;
+}
+
 function parseOptions(argv: string[]): Options | null {
   const { values: v } = parseArgs({
     args: argv,
     options: {
       targets: { type: 'string' }, scenarios: { type: 'string' }, runs: { type: 'string' }, duration: { type: 'string' },
       warmup: { type: 'string' }, quick: { type: 'boolean' }, conns: { type: 'string' }, 'hs-conns': { type: 'string' },
-      'idle-conns': { type: 'string' }, 'access-log': { type: 'boolean' }, json: { type: 'string' }, keep: { type: 'boolean' },
+      'idle-conns': { type: 'string' }, 'access-log': { type: 'boolean' }, json: { type: 'string' }, keep: { type: 'boolean' }, nice: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +95,7 @@ function parseOptions(argv: string[]): Options | null {
     accessLog: v['access-log'] ?? false,
     json: v.json,
     keep: v.keep ?? false,
+    nice: v.nice === undefined ? 0 : niceValue(v.nice),
   };
 }
 
@@ -182,7 +192,7 @@ async function measure(env: Env, scenario: ScenarioId, target: TargetName, run: 
     return {
       scenario, target, run, value: r.rps ?? 0, p50ms: r.p50ms, p99ms: r.p99ms,
       targetCpu: r.watchCpu?.[String(t.proc.pid)], upstreamCpu: r.watchCpu?.[String(env.upstream.pid)], genCpu: r.selfCpu,
-      core0: r.coreBusy?.[0], core1: r.coreBusy?.[1],
+      core0: r.coreBusy?.[0], core1: r.coreBusy?.[1], softirq0: r.coreSoftirq?.[0],
       errors: r.errors, non2xx: r.non2xx,
     };
   });
@@ -190,7 +200,7 @@ async function measure(env: Env, scenario: ScenarioId, target: TargetName, run: 
 
 function progress(s: Sample): string {
   if (s.scenario === 'idle') return `${s.value.toFixed(1)} KiB/conn (RSS ${s.rssBeforeKiB} -> ${s.rssAfterKiB} KiB, ${s.open} open)`;
-  const cpu = `cpu target ${s.targetCpu?.toFixed(2)} gen ${s.genCpu?.toFixed(2)} upstream ${s.upstreamCpu?.toFixed(2)} | core0 ${s.core0?.toFixed(2)} core1 ${s.core1?.toFixed(2)}`;
+  const cpu = `cpu target ${s.targetCpu?.toFixed(2)} gen ${s.genCpu?.toFixed(2)} upstream ${s.upstreamCpu?.toFixed(2)} | core0 ${s.core0?.toFixed(2)} (softirq ${s.softirq0?.toFixed(2)}) core1 ${s.core1?.toFixed(2)}`;
   return `${s.value.toFixed(0)}/s p50 ${s.p50ms?.toFixed(2)} p99 ${s.p99ms?.toFixed(2)} ms | ${cpu}${s.errors + s.non2xx ? ` | errors ${s.errors} non-2xx ${s.non2xx}` : ''}`;
 }
 
@@ -203,6 +213,7 @@ async function main(): Promise<number> {
   for (const tool of ['/usr/bin/taskset', NGINX, '/usr/bin/curl', '/usr/bin/openssl']) {
     if (!existsSync(tool)) throw new Error(`bench needs ${tool} (Debian: apt-get install util-linux nginx curl openssl)`);
   }
+  setNiceness(o.nice);
   if (availableParallelism() < 2) throw new Error('bench needs 2 cores: the target on core 0, the load generator on core 1');
   const info = await machine();
   console.log(`certgate bench  ${info.date}  ${info.nproc} cores  ${info.cpu}  load ${info.loadavg}`);
