@@ -35,6 +35,8 @@ export async function parseCsr(data: Buffer | string, source: string): Promise<P
     der = Uint8Array.from(block.der);
   } else {
     der = Uint8Array.from(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    // DER starts with a SEQUENCE tag; anything else is neither form
+    if (der[0] !== 0x30) throw new PkiError('CG_PKI_BAD_CSR', `${source} is not a certificate signing request (neither PEM nor DER)`);
   }
   let csr: x509.Pkcs10CertificateRequest;
   let publicKey: KeyObject;
