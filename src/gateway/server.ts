@@ -37,12 +37,12 @@ export interface Listener {
 }
 
 function tlsClientReason(err: NodeJS.ErrnoException, socket: TLSSocket): ReasonCode | 'handshake' {
-  const code = err.code ?? '';
-  if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate';
-  const verifyError = (socket as TLSSocket & { _handle?: { verifyError?: () => Error | null } })._handle?.verifyError?.();
-  const name = (verifyError as NodeJS.ErrnoException | null | undefined)?.code ?? (socket.authorizationError ? String(socket.authorizationError) : '');
-  if (name) return reasonFromTlsError(name, true);
-  return code === 'ERR_SSL_CERTIFICATE_VERIFY_FAILED' ? 'invalid_certificate' : 'handshake';
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate';
+  // require mode: Node records the verify error (a plain JS property) and then drops the connection. Never touch
+  // socket._handle here: after a failed handshake the native handle may be gone, and using it crashes the process.
+  const verifyError = socket.authorizationError;
+  if (verifyError) return reasonFromTlsError(String((verifyError as NodeJS.ErrnoException).code ?? verifyError), true);
+  return 'handshake';
 }
 
 /** Answers an HTTP/1.1 parse error (smuggling attempts, oversized headers, timeouts) with the error page, then closes. */
