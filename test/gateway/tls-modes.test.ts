@@ -16,7 +16,7 @@ function handshake(port: number, caPem: string, cert?: TestCert, extra: Record<s
     // TLS 1.3 clients learn about a refused certificate only when they read: send a request and wait
     s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
     s.on('data', () => {
-      resolve({ ok: true, alpn: s.alpnProtocol });
+      resolve({ ok: true, alpn: s.alpnProtocol ?? false });
       s.destroy();
     });
     s.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? err.message }));
