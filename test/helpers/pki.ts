@@ -40,7 +40,7 @@ export interface TestCa {
 export interface MakeCaOptions {
   name?: string;
   keyType?: KeyType;
-  /** Default 30 days: short, but room for leaf certs of a few days. */
+  /** Default 30 days for a root (room for leaf certs of a few days); an intermediate ends with its parent. */
   days?: number;
   /** Default 'test-passphrase'; null for an unencrypted key. */
   passphrase?: string | null;
@@ -57,7 +57,7 @@ export async function makeCa(t: Cleanup, o: MakeCaOptions = {}): Promise<TestCa>
   const dir = join(base, 'pki');
   const passphrase = o.passphrase === undefined ? 'test-passphrase' : o.passphrase;
   await createCa({
-    dir, name: o.name ?? (o.parent ? 'Test Intermediate CA' : 'Test Root CA'), keyType: o.keyType, days: o.days ?? 30,
+    dir, name: o.name ?? (o.parent ? 'Test Intermediate CA' : 'Test Root CA'), keyType: o.keyType, days: o.days ?? (o.parent ? undefined : 30),
     passphrase, parent: o.parent?.ca, pathLength: o.pathLength ?? (o.parent ? 0 : undefined), validity: o.validity,
   });
   let passphraseFile: string | null = null;
