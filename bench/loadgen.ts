@@ -24,7 +24,9 @@ export interface LoadResult {
   serverKey: string;
   lastError: string;
   conns?: number;
+  /** Responses of any status in the measured window. */
   requests?: number;
+  /** 2xx responses per second (errors and non-2xx answers do not count). */
   rps?: number;
   p50ms?: number;
   p90ms?: number;

@@ -12,6 +12,8 @@ export interface Pinned {
   name: string;
   /** Resolves with the exit code (or signal name) once the process has gone. */
   exited: Promise<number | string>;
+  /** False once the process has exited (on its own or stopped). */
+  alive(): boolean;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export function startPinned(name: string, cpu: number | null, cmd: string, args:
     pid: child.pid,
     name,
     exited,
+    alive: () => !gone,
     async stop() {
       if (gone) return;
       child.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { buildLoadgen, holdIdle, runLoad } from './loadgen.ts';
 import { BODY_100, NGINX, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from './nginx.ts';
 import { makeBenchPki, type BenchPki } from './pki.ts';
-import { freePort, rssKiB, setNiceness, waitForPort, type Pinned } from './proc.ts';
+import { freePort, rssKiB, setNiceness, tail, waitForPort, type Pinned } from './proc.ts';
 import { SCENARIO_IDS, SCENARIOS, formatMarkdown, formatText, summarize, type Sample, type ScenarioId } from './report.ts';
 import { TARGETS, probeTarget, startTarget, type RunningTarget, type TargetName, type TargetSpec } from './targets.ts';
 
@@ -146,7 +146,10 @@ async function withTarget<T>(env: Env, name: TargetName, spec: TargetSpec, fn: (
   const t = await startTarget(name, spec, CPU_TARGET);
   env.live.add(t.proc);
   try {
-    return await fn(t);
+    const result = await fn(t);
+    await sleep(50); // let a crash that the last requests caused surface before judging
+    if (!t.proc.alive()) throw new Error(`${name} exited during the run (${await t.proc.exited})\n${await tail(t.logFile)}`);
+    return result;
   } finally {
     await t.proc.stop();
     env.live.delete(t.proc);
