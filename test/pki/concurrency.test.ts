@@ -25,6 +25,10 @@ test(`${N} parallel cert issue processes yield ${N} distinct serials and integri
   assert.equal(store.integrityCheck(), 'ok');
   assert.equal(store.auditLog().filter((e) => e.operation === 'cert.issue').length, N);
   assert.equal(readdirSync(join(ca.dir, 'issued')).filter((f) => f.endsWith('.crt')).length, N);
+  const list = await runCli(['cert', 'list', '--json', '--dir', ca.dir]);
+  assert.equal(list.code, 0, list.stderr);
+  const listed = (JSON.parse(list.stdout) as { serial: string }[]).map((e) => e.serial);
+  assert.deepEqual(listed.sort(), [...serials].sort());
 });
 
 test('racing the same NAME: exactly one wins, the others get CG_PKI_DUPLICATE_NAME', async (t) => {
