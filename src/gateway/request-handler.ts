@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import { writeFlat } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { scanRequestHeaders, locationRewriter } from './headers.ts';
@@ -120,14 +121,19 @@ export function answerError(deps: HandlerDeps, rt: ListenerRuntime, req: ClientR
   record(deps, rt, req, d, status, req.method === 'HEAD' ? 0 : rt.pages(reason).body.length, start);
 }
 
+// Label strings, made once rather than per request.
+const STATUS_TEXT: Record<number, string> = {};
+for (let s = 100; s < 600; s++) STATUS_TEXT[s] = String(s);
+const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 /** Writes the access line and updates the request metrics. */
 export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientRequest, d: Decision, status: number, bytes: number, start: number): void {
   const seconds = (performance.now() - start) / 1000;
-  deps.metrics.requests.inc({ status: String(status), reason: d.reason ?? '' });
-  deps.metrics.requestDuration.observe({ status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  deps.metrics.requests.inc(STATUS_TEXT[status] ?? String(status), d.reason ?? '');
+  deps.metrics.requestDuration.observe(STATUS_CLASS[Math.floor(status / 100)] ?? 'other', seconds);
   if (!deps.accessLog) return;
   const presented = d.verdict.presented ?? d.state.presented;
-  deps.logger.info({
+  writeFlat(deps.logger, {
     event: 'access',
     ip: d.state.ip,
     sni: d.state.servername,

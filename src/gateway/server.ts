@@ -150,7 +150,7 @@ export function createListener(initial: ListenerRuntime, deps: HandlerDeps): Lis
       return;
     }
     const { reason, bytes } = clientErrorResponse(rt, err);
-    deps.metrics.requests.inc({ status: String(REASONS[reason].status), reason });
+    deps.metrics.requests.inc(String(REASONS[reason].status), reason);
     deps.logger.info({ event: 'http.client_error', reason, code: err.code, ip: unmapIp((socket as Socket).remoteAddress), listen: rt.listen }, 'malformed request refused');
     socket.end(bytes, () => socket.destroy());
   });

@@ -1,7 +1,7 @@
 // Central redaction: a known secret put anywhere a caller might put it never reaches the log output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, flushLogger, scrubPem } from '../../src/observability/logger.ts';
+import { createLogger, flushLogger, scrubPem, writeFlat, BatchedFdDestination } from '../../src/observability/logger.ts';
 
 function capture(): { lines: string[]; destination: { write(s: string): void } } {
   const lines: string[] = [];
@@ -56,4 +56,25 @@ test('pretty format writes one readable line', () => {
 test('scrubPem keeps the text around blocks', () => {
   assert.equal(scrubPem(`a ${KEY_PEM}b`), 'a [PEM redacted]\nb');
   assert.equal(scrubPem('no pem here'), 'no pem here');
+});
+
+test('the batched destination writes every line, in order, on flush and on flushSync', async (t) => {
+  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'cg-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fd = openSync(join(dir, 'out.log'), 'w');
+  t.after(() => closeSync(fd));
+  const dest = new BatchedFdDestination(fd, 10_000);
+  const log = createLogger({ destination: dest });
+  for (let i = 0; i < 2000; i++) writeFlat(log, { event: 'access', i, path: `/p/${i}`, cookie: SECRET });
+  await flushLogger(log);
+  const lines = readFileSync(join(dir, 'out.log'), 'utf8').trim().split('\n');
+  assert.equal(lines.length, 2000);
+  assert.deepEqual(lines.map((l) => JSON.parse(l).i), Array.from({ length: 2000 }, (_, i) => i));
+  assert.ok(!lines.join('').includes(SECRET));
+  log.info({ event: 'last' }, 'sync');
+  dest.flushSync();
+  assert.match(readFileSync(join(dir, 'out.log'), 'utf8'), /"event":"last"/);
 });

@@ -6,7 +6,9 @@ import { createMetrics, startMetricsServer } from '../../src/observability/metri
 
 test('metrics use their own registry and are served on /metrics', async (t) => {
   const m = createMetrics({ processMetrics: false });
-  m.requests.inc({ status: '403', reason: 'no_certificate' });
+  m.requests.inc('403', 'no_certificate');
+  m.requestDuration.observe('4xx', 0.003);
+  m.requestDuration.observe('4xx', 20);
   m.crlStale.set(1);
   m.handshakeFailures.inc({ reason: 'unknown_ca' });
   assert.equal(await globalRegistry.getSingleMetricAsString('certgate_requests_total').catch(() => ''), '');
@@ -17,6 +19,12 @@ test('metrics use their own registry and are served on /metrics', async (t) => {
   const text = await res.text();
   assert.match(text, /certgate_requests_total\{status="403",reason="no_certificate"\} 1/);
   assert.match(text, /certgate_crl_stale 1/);
+  assert.match(text, /certgate_request_duration_seconds_bucket\{le="0.0025",status_class="4xx"\} 0/);
+  assert.match(text, /certgate_request_duration_seconds_bucket\{le="0.005",status_class="4xx"\} 1/);
+  assert.match(text, /certgate_request_duration_seconds_bucket\{le="\+Inf",status_class="4xx"\} 2/);
+  assert.match(text, /certgate_request_duration_seconds_sum\{status_class="4xx"\} 20.003/);
+  assert.match(text, /certgate_request_duration_seconds_count\{status_class="4xx"\} 2/);
+  assert.match(text, /# TYPE certgate_request_duration_seconds histogram/);
   assert.match(text, /certgate_tls_handshake_failures_total\{reason="unknown_ca"\} 1/);
   assert.equal((await fetch(`http://127.0.0.1:${srv.address.port}/other`)).status, 404);
 });
