@@ -57,9 +57,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let metricsServer: MetricsServer | undefined;
   const handlerDeps = { logger, metrics, accessLog: config.log.access };
 
+  // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
     const out = new Map<string, ListenerRuntime>();
-    for (const server of cfg.servers) out.set(server.listen, compileListener(server, pools));
+    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools)));
     return out;
   };
 
@@ -120,10 +121,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     async start() {
       const runtimes = compileAll(config);
       try {
-        for (const rt of runtimes.values()) {
+        for (const [key, rt] of runtimes) {
           const [listener, address] = await startListener(rt);
-          listeners.set(rt.listen, listener);
-          bound.set(rt.listen, address);
+          listeners.set(key, listener);
+          bound.set(key, address);
         }
         await startMetrics(config);
       } catch (err) {

@@ -37,7 +37,7 @@ export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
     return { reason: 'upstream_unreachable', kind: code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'unreachable' };
   }
-  if (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('UNABLE_TO')) {
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('UNABLE_TO')) {
     return { reason: 'upstream_unreachable', kind: 'tls' };
   }
   return { reason: 'upstream_error', kind: code ? code.toLowerCase() : 'error' };
