@@ -29,7 +29,7 @@ servers:
   - listen: 127.0.0.1:0
     tls: {cert: ${server.certPath}, key: ${server.keyPath}}
     maxHeaderSize: 4096
-    timeouts: {header: 1s, idle: 5s}
+    timeouts: {header: 1s, idle: 1s}
     routes: [{path: /, upstream: "${upstream.url}", public: true}]
   - listen: 127.0.0.2:0
     routes: [{path: /, upstream: "${upstream.url}", public: true}]
@@ -95,6 +95,16 @@ test('a client that never finishes its headers is cut off', async () => {
     const res = await conn.readResponse(15_000);
     if (res) assert.equal(res.status, 408);
     assert.ok(await conn.waitClosed(15_000), 'connection closed by the header timeout');
+  } finally {
+    conn.close();
+  }
+});
+
+test('an idle keep-alive connection is closed after timeouts.idle', async () => {
+  const conn = await RawConnection.open(tlsPort, { ca: ca.ca.certPem });
+  try {
+    assert.equal((await conn.get('/idle'))?.status, 200);
+    assert.ok(await conn.waitClosed(10_000), 'closed by the idle timeout');
   } finally {
     conn.close();
   }
