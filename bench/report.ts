@@ -37,8 +37,9 @@ export interface Sample {
   /** Busy fraction of core 0 (target) and core 1 (generator + upstream), all processes included. */
   core0?: number;
   core1?: number;
-  /** irq + softirq share of core 0 (kernel network work, in no process's CPU time). */
+  /** irq + softirq share of core 0 and core 1 (kernel network work, in no process's CPU time). */
   softirq0?: number;
+  softirq1?: number;
   errors: number;
   non2xx: number;
   rssBeforeKiB?: number;
@@ -61,12 +62,13 @@ export interface Row {
   core0?: number;
   core1?: number;
   softirq0?: number;
+  softirq1?: number;
   errors: number;
   /** median(target) / median(nginx); null for nginx itself or when nginx has no figure. */
   ratio: number | null;
   /**
-   * Median of value / target CPU: the rate per core-second the target actually got. Other work on the machine
-   * steals CPU from the target; this figure is far less sensitive to that than the absolute rate.
+   * Median of value / targetCore(): the rate per second of core 0 the target actually got. Other work on the
+   * machine steals CPU from the target; this figure is far less sensitive to that than the absolute rate.
    */
   perCore?: number;
   perCoreRatio?: number | null;
@@ -86,8 +88,18 @@ function medianOf(samples: Sample[], pick: (s: Sample) => number | undefined): n
   return xs.length ? median(xs) : undefined;
 }
 
+/**
+ * The share of core 0 the target used: its own CPU time plus the kernel's irq/softirq time on core 0, which is
+ * charged to no process and on core 0 is mostly the target's own packet sending (loopback work runs on the
+ * sender's CPU; the generator and the upstream send from core 1).
+ */
+export function targetCore(s: { targetCpu?: number; softirq0?: number }): number | undefined {
+  return s.targetCpu === undefined ? undefined : s.targetCpu + (s.softirq0 ?? 0);
+}
+
 function perCoreOf(s: Sample): number | undefined {
-  return s.targetCpu && s.targetCpu > 0.05 ? s.value / s.targetCpu : undefined;
+  const c = targetCore(s);
+  return c && c > 0.05 ? s.value / c : undefined;
 }
 
 function perCoreFields(ss: Sample[], target: TargetName, base: number | undefined): Pick<Row, 'perCore' | 'perCoreRatio'> {
@@ -123,6 +135,7 @@ export function summarize(samples: Sample[], targets: readonly TargetName[]): Ro
         core0: medianOf(ss, (s) => s.core0),
         core1: medianOf(ss, (s) => s.core1),
         softirq0: medianOf(ss, (s) => s.softirq0),
+        softirq1: medianOf(ss, (s) => s.softirq1),
         errors: ss.reduce((a, s) => a + s.errors + s.non2xx, 0),
         ratio: target === 'nginx' || !Number.isFinite(baseMedian) || baseMedian === 0 ? null : m / baseMedian,
         rssBeforeKiB: medianOf(ss, (s) => s.rssBeforeKiB),
@@ -150,14 +163,15 @@ export function goalVerdict(row: Row): string {
  * share core 1, so a busy core 1 with nginx below one core means nginx's figure is a floor, not its ceiling.
  */
 export function boundNote(row: Row): string {
-  if (row.targetCpu === undefined) return '';
+  const used = targetCore(row);
+  if (used === undefined || row.targetCpu === undefined) return '';
   const cpu = row.targetCpu.toFixed(2);
-  if (row.targetCpu >= 0.9) return `target-bound (target CPU ${cpu})`;
-  const ours1 = (row.genCpu ?? 0) + (row.upstreamCpu ?? 0);
-  if (ours1 >= 0.85) return `generator-bound (generator + upstream ${ours1.toFixed(2)} of core 1): figure is a floor`;
+  const soft = row.softirq0 === undefined ? '' : ` + softirq ${row.softirq0.toFixed(2)}`;
+  if (used >= 0.9) return `target-bound (target CPU ${cpu}${soft})`;
+  const ours1 = (row.genCpu ?? 0) + (row.upstreamCpu ?? 0) + (row.softirq1 ?? 0);
+  if (ours1 >= 0.85) return `generator-bound (generator + upstream + softirq ${ours1.toFixed(2)} of core 1): figure is a floor`;
   const other0 = Math.max(0, (row.core0 ?? 0) - row.targetCpu - (row.softirq0 ?? 0));
   const other1 = Math.max(0, (row.core1 ?? 0) - ours1);
-  const soft = row.softirq0 === undefined ? '' : `, kernel softirq ${row.softirq0.toFixed(2)}`;
   return `contended (target CPU ${cpu}${soft}; other processes: core 0 ${other0.toFixed(2)}, core 1 ${other1.toFixed(2)})`;
 }
 

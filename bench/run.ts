@@ -195,7 +195,7 @@ async function measure(env: Env, scenario: ScenarioId, target: TargetName, run: 
     return {
       scenario, target, run, value: r.rps ?? 0, p50ms: r.p50ms, p99ms: r.p99ms,
       targetCpu: r.watchCpu?.[String(t.proc.pid)], upstreamCpu: r.watchCpu?.[String(env.upstream.pid)], genCpu: r.selfCpu,
-      core0: r.coreBusy?.[0], core1: r.coreBusy?.[1], softirq0: r.coreSoftirq?.[0],
+      core0: r.coreBusy?.[0], core1: r.coreBusy?.[1], softirq0: r.coreSoftirq?.[0], softirq1: r.coreSoftirq?.[1],
       errors: r.errors, non2xx: r.non2xx,
     };
   });

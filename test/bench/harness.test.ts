@@ -10,7 +10,7 @@ import { buildLoadgen, holdIdle, runLoad } from '../../bench/loadgen.ts';
 import { BODY_100, gatewayNginxConf, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from '../../bench/nginx.ts';
 import { makeBenchPki, type BenchPki } from '../../bench/pki.ts';
 import { freePort, rssKiB, waitForPort, type Pinned } from '../../bench/proc.ts';
-import { median, summarize, type Sample } from '../../bench/report.ts';
+import { boundNote, median, summarize, type Row, type Sample } from '../../bench/report.ts';
 import { certgateConfig, probeTarget, startTarget, type RunningTarget, type TargetSpec } from '../../bench/targets.ts';
 
 let dir: string;
@@ -135,4 +135,16 @@ test('report: medians over runs and ratios to nginx', () => {
   assert.equal(out[1].median, 450);
   assert.ok(Math.abs((out[1].ratio ?? 0) - 450 / 1100) < 1e-9);
   assert.equal(out[1].perCore, 650); // median of 800 and 500 per core-second
+});
+
+test('report: each figure is labelled target-bound, generator-bound or contended', () => {
+  const base: Row = { scenario: 'keepalive', target: 'nginx', runs: 1, median: 1, min: 1, max: 1, errors: 0, ratio: null };
+  const rows: Array<{ row: Partial<Row>; want: RegExp }> = [
+    { row: { targetCpu: 0.95 }, want: /^target-bound/ },
+    { row: { targetCpu: 0.75, softirq0: 0.2 }, want: /^target-bound/ }, // the kernel's packet work on core 0 is the target's
+    { row: { targetCpu: 0.6, genCpu: 0.4, upstreamCpu: 0.4, softirq1: 0.1 }, want: /^generator-bound/ },
+    { row: { targetCpu: 0.4, core0: 1, genCpu: 0.2, upstreamCpu: 0.2, core1: 1 }, want: /^contended .*core 0 0\.60, core 1 0\.60/ },
+    { row: {}, want: /^$/ },
+  ];
+  for (const { row, want } of rows) assert.match(boundNote({ ...base, ...row }), want, JSON.stringify(row));
 });
