@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { statSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { PkiError, UserError } from '../core/errors.ts';
+import { encryptPrivateKeyPkcs8 } from './pkcs8-encrypt.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPairCb);
 
@@ -69,13 +70,13 @@ export function requireKeyType(key: KeyObject, what: string): KeyType {
 }
 
 /**
- * PKCS#8 PEM. With a passphrase the key is encrypted (PBES2: PBKDF2-HMAC-SHA256 + AES-256-CBC, what OpenSSL 3 writes),
- * so `openssl pkey -in ca.key` asks for it too.
+ * PKCS#8 PEM. With a passphrase the key is encrypted: PBES2 with scrypt (N=2^14, r=8, p=5) and AES-256-CBC, not
+ * node's `export({cipher})`, whose PBKDF2 runs only 2048 iterations. `openssl pkey -in ca.key` asks for it too.
  */
 export function exportPrivateKeyPem(key: KeyObject, passphrase: string | null): string {
   if (passphrase === null) return key.export({ type: 'pkcs8', format: 'pem' }) as string;
   if (passphrase === '') throw new UserError('CG_SECRET_SOURCE', 'the passphrase is empty');
-  return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+  return encryptPrivateKeyPkcs8(key, passphrase);
 }
 
 /** True for PEM that needs a passphrase: PKCS#8 "ENCRYPTED PRIVATE KEY" or traditional "Proc-Type: 4,ENCRYPTED". */
@@ -84,7 +85,8 @@ export function isEncryptedKeyPem(pem: string): boolean {
 }
 
 /**
- * Parses a private key PEM (PKCS#8, encrypted PKCS#8, or openssl's traditional EC/RSA form).
+ * Parses a private key PEM (PKCS#8, encrypted PKCS#8 with any PBES2 KDF OpenSSL reads — scrypt, or PBKDF2 as older
+ * certgate and `openssl genpkey -aes256` write it — or openssl's traditional EC/RSA form).
  * CG_PKI_BAD_PASSPHRASE when it is encrypted and the passphrase is missing or wrong; CG_PKI_BAD_KEY when unparsable.
  */
 export function importPrivateKeyPem(pem: string, passphrase: string | null, source = 'the key'): KeyObject {

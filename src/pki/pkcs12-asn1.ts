@@ -1,24 +1,20 @@
 // ASN.1 schemas PKCS#12 needs beyond @peculiar/asn1-pfx: PBE/PBES2 parameters and the CMS wrappers (RFC 7292, 8018, 5652).
-import { AsnArray, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
+import { AsnArray, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { MacData } from '@peculiar/asn1-pfx';
+import { fields, PBES2_OID } from './pbes2-asn1.ts';
 
-type PropOptions = Parameters<typeof AsnProp>[0];
-
-// Native type stripping has no decorator syntax, so the asn1-schema decorators are applied as plain calls.
-// They only record field layouts in asn1-schema's schema storage: no I/O, nothing observable at import.
-function fields(target: abstract new (...args: never[]) => unknown, spec: Record<string, PropOptions>): void {
-  for (const [name, options] of Object.entries(spec)) AsnProp(options)(target.prototype as object, name);
-}
+// The PBES2 schemas are shared with PKCS#8 key encryption (keys.ts) and live in pbes2-asn1.ts.
+export { Pbes2Params, Pbkdf2Params } from './pbes2-asn1.ts';
 
 /** Object identifiers used by the PKCS#12 writer. */
 export const OID = {
   data: '1.2.840.113549.1.7.1',
   encryptedData: '1.2.840.113549.1.7.6',
-  pbes2: '1.2.840.113549.1.5.13',
-  pbkdf2: '1.2.840.113549.1.5.12',
-  hmacWithSHA256: '1.2.840.113549.2.9',
-  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+  pbes2: PBES2_OID.pbes2,
+  pbkdf2: PBES2_OID.pbkdf2,
+  hmacWithSHA256: PBES2_OID.hmacWithSHA256,
+  aes256Cbc: PBES2_OID.aes256Cbc,
   pbeWithSHAAnd3KeyTripleDesCbc: '1.2.840.113549.1.12.1.3',
   sha1: '1.3.14.3.2.26',
   sha256: '2.16.840.1.101.3.4.2.1',
@@ -35,33 +31,6 @@ export class Pkcs12PbeParams {
   }
 }
 fields(Pkcs12PbeParams, { salt: { type: OctetString }, iterations: { type: AsnPropTypes.Integer } });
-
-/** PBKDF2-params (RFC 8018 A.2); only the `specified` salt form is written, keyLength is left out as OpenSSL does for AES. */
-export class Pbkdf2Params {
-  salt = new OctetString();
-  iterationCount = 0;
-  keyLength?: number;
-  prf = new AlgorithmIdentifier();
-  constructor(params: Partial<Pbkdf2Params> = {}) {
-    Object.assign(this, params);
-  }
-}
-fields(Pbkdf2Params, {
-  salt: { type: OctetString },
-  iterationCount: { type: AsnPropTypes.Integer },
-  keyLength: { type: AsnPropTypes.Integer, optional: true },
-  prf: { type: AlgorithmIdentifier },
-});
-
-/** PBES2-params ::= SEQUENCE { keyDerivationFunc, encryptionScheme } (RFC 8018 A.4). */
-export class Pbes2Params {
-  keyDerivationFunc = new AlgorithmIdentifier();
-  encryptionScheme = new AlgorithmIdentifier();
-  constructor(params: Partial<Pbes2Params> = {}) {
-    Object.assign(this, params);
-  }
-}
-fields(Pbes2Params, { keyDerivationFunc: { type: AlgorithmIdentifier }, encryptionScheme: { type: AlgorithmIdentifier } });
 
 /** ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY } (RFC 5652 3); `content` is the DER of the inner value. */
 export class ContentInfo {

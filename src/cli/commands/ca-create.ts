@@ -27,7 +27,7 @@ Examples:
       --passphrase-file issuing-pass.txt --parent-passphrase-file ca-pass.txt
   certgate ca create --dir /tmp/lab --name "Lab CA" --no-passphrase        (unencrypted key: labs only)
 
-Writes DIR/ca.crt, DIR/ca.key (mode 0600; encrypted PKCS#8, AES-256-CBC + PBKDF2, unless --no-passphrase),
+Writes DIR/ca.crt, DIR/ca.key (mode 0600; encrypted PKCS#8, scrypt + AES-256-CBC, unless --no-passphrase),
 DIR/chain.pem (this CA and its parents) and DIR/certgate.db. An intermediate gets pathlen 0 (it signs only leaves)
 unless --pathlen says otherwise, is recorded in the parent's database, and without --days ends when its parent does.
 The parent's passphrase comes from --parent-passphrase-file/-env, else the new CA's passphrase is tried, else a prompt.
