@@ -141,8 +141,8 @@ test('report: each figure is labelled target-bound, generator-bound or contended
   const base: Row = { scenario: 'keepalive', target: 'nginx', runs: 1, median: 1, min: 1, max: 1, errors: 0, ratio: null };
   const rows: Array<{ row: Partial<Row>; want: RegExp }> = [
     { row: { targetCpu: 0.95 }, want: /^target-bound/ },
-    { row: { targetCpu: 0.75, softirq0: 0.2 }, want: /^target-bound/ }, // the kernel's packet work on core 0 is the target's
-    { row: { targetCpu: 0.6, genCpu: 0.4, upstreamCpu: 0.4, softirq1: 0.1 }, want: /^generator-bound/ },
+    { row: { targetCpu: 0.75, softirq0: 0.2, core0: 1, core1: 0.5 }, want: /^contended .*softirq 0\.20 of it/ }, // softirq is inside stime already
+    { row: { targetCpu: 0.6, genCpu: 0.45, upstreamCpu: 0.4 }, want: /^generator-bound/ },
     { row: { targetCpu: 0.4, core0: 1, genCpu: 0.2, upstreamCpu: 0.2, core1: 1 }, want: /^contended .*core 0 0\.60, core 1 0\.60/ },
     { row: {}, want: /^$/ },
   ];
