@@ -1,11 +1,12 @@
 // Per-connection client-certificate state: the peer chain, identity and identity headers are worked out once per
 // connection; only the revocation verdict is redone, and only when the CRLs in force change (a new trust object).
-import { X509Certificate } from 'node:crypto';
-import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { identityFromCertificate } from './identity.ts';
 import type { ClientIdentity } from './identity.ts';
 import { reasonFromTlsError } from './reasons.ts';
+import { isSelfSigned } from './trust.ts';
 import type { ReasonCode } from './reasons.ts';
 import { toWireValue } from './headers.ts';
 
@@ -17,6 +18,8 @@ export interface RevocationSource {
   /** CRLs of this chain's CAs that are past nextUpdate at `now`. */
   staleFor(chain: X509Certificate[], now: Date): string[];
   crls: ReadonlyArray<{ nextUpdate: Date | undefined }>;
+  /** `chain` followed by its issuers from the CA bundle (parsed once per trust load), up to a self-signed root. */
+  completeChain(chain: X509Certificate[]): X509Certificate[];
 }
 
 /** How this listener treats client certificates (from `clientAuth`). */
@@ -80,7 +83,7 @@ export function unmapIp(ip: string | undefined): string {
  * The state of the connection behind `socket`, cached on `holder` (the socket for HTTP/1.1, the Http2Session for
  * HTTP/2, whose `socket` is a slow proxy). `policy` null: no client certificate was requested.
  */
-export function connectionState(holder: object, socket: TLSSocket | Socket, policy: ClientAuthPolicy | null): ConnectionState {
+export function connectionState(holder: object, socket: TLSSocket | Socket, policy: ClientAuthPolicy | null, trust: RevocationSource | null = null): ConnectionState {
   const cached = (holder as Record<symbol, ConnectionState | undefined>)[kState];
   if (cached !== undefined) return cached;
   const tlsSocket = (socket as TLSSocket).encrypted ? (socket as TLSSocket) : null;
@@ -94,23 +97,21 @@ export function connectionState(holder: object, socket: TLSSocket | Socket, poli
     trust: null,
     verdict: null,
   };
-  if (tlsSocket && policy && policy.mode !== 'off') readPeer(tlsSocket, policy, state);
+  if (tlsSocket && policy && policy.mode !== 'off') readPeer(tlsSocket, policy, trust, state);
   (holder as Record<symbol, ConnectionState>)[kState] = state;
   return state;
 }
 
-function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, state: ConnectionState): void {
-  // getPeerX509Certificate() has no issuer links; the detailed legacy form carries the chain as Node completed it
-  // from the CA store (also on resumed sessions, which carry only the leaf). Read once per connection.
-  const peer = socket.getPeerCertificate(true) as DetailedPeerCertificate | null;
-  if (!peer || !peer.raw) return;
-  const chain: X509Certificate[] = [];
-  for (let c: DetailedPeerCertificate | undefined = peer; c?.raw && chain.length < 20; c = c.issuerCertificate) {
-    chain.push(new X509Certificate(c.raw));
-    if (c.issuerCertificate === c) break; // a self-signed root points at itself
-  }
-  const leaf = chain[0];
+function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, trust: RevocationSource | null, state: ConnectionState): void {
+  const leaf = socket.getPeerX509Certificate();
+  if (!leaf) return;
+  // The chain above the leaf comes from the CA bundle's already-parsed certificates (cheap; their signature checks
+  // are cached). Node does not expose intermediates a client sends on the server side, so a CA that is not in the
+  // bundle cannot have its depth or revocation checked: such a chain is refused (unknown_ca), even when OpenSSL
+  // verified it. clientAuth.ca must hold the intermediates as well as the roots.
+  const chain = trust ? trust.completeChain([leaf]) : [leaf];
   let tlsReason: ReasonCode | null = socket.authorized ? null : reasonFromTlsError(String(socket.authorizationError ?? ''), true);
+  if (tlsReason === null && !isSelfSigned(chain[chain.length - 1])) tlsReason = 'unknown_ca';
   if (tlsReason === null && belowAnchor(chain) > policy.verifyDepth) tlsReason = 'chain_too_deep';
   try {
     state.presented = identityFromCertificate(leaf);
@@ -124,7 +125,7 @@ function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, state: Connection
 /** Certificates below the trust anchor: the leaf plus intermediates (the self-issued root is not counted). */
 export function belowAnchor(chain: readonly X509Certificate[]): number {
   const last = chain[chain.length - 1];
-  return last && chain.length > 1 && last.subject === last.issuer ? chain.length - 1 : chain.length;
+  return last && chain.length > 1 && isSelfSigned(last) ? chain.length - 1 : chain.length;
 }
 
 function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {

@@ -95,8 +95,13 @@ export function parseSans(extnValue: Uint8Array): string[] {
 // nginx's NGX_ESCAPE_URI_COMPONENT keeps only RFC 3986 unreserved characters: ALPHA DIGIT - . _ ~
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
+const HEX_ESCAPES = Array.from({ length: 128 }, (_, b) => '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase());
+
 /** URL-escapes like nginx's ngx_escape_uri(..., NGX_ESCAPE_URI_COMPONENT): every other byte as %XX, upper hex. */
 export function escapeUriComponent(text: string): string {
+  // ASCII (every PEM): one regex pass, ~10x faster than the byte loop; this runs once per client connection
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(text)) return text.replace(/[^A-Za-z0-9\-._~]/g, (c) => HEX_ESCAPES[c.charCodeAt(0)]);
   let out = '';
   for (const b of Buffer.from(text, 'utf8')) {
     const ch = String.fromCharCode(b);

@@ -30,7 +30,7 @@ function refuse(deps: HandlerDeps, rt: ListenerRuntime, req: IncomingMessage, so
 export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const start = performance.now();
   socket.on('error', () => socket.destroy());
-  const state = connectionState(req.socket, req.socket, rt.clientAuth);
+  const state = connectionState(req.socket, req.socket, rt.clientAuth, rt.trust);
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     // Not a WebSocket (e.g. "Upgrade: h2c"): answer it as the ordinary request it also is, then close.
     const res = new ServerResponse(req);

@@ -47,9 +47,9 @@ export function stateOf(rt: ListenerRuntime, req: ClientRequest): ConnectionStat
   const stream = (req as Http2ServerRequest).stream;
   if (stream !== undefined) {
     const session = stream.session!;
-    return connectionState(session, session.socket as TLSSocket, rt.clientAuth);
+    return connectionState(session, session.socket as TLSSocket, rt.clientAuth, rt.trust);
   }
-  return connectionState(req.socket, req.socket, rt.clientAuth);
+  return connectionState(req.socket, req.socket, rt.clientAuth, rt.trust);
 }
 
 /** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
