@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Config } from '../../src/config/schema.ts';
+import { loadConfigFile } from '../../src/config/load.ts';
 import { buildLoadgen, holdIdle, runLoad } from '../../bench/loadgen.ts';
 import { BODY_100, gatewayNginxConf, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from '../../bench/nginx.ts';
 import { makeBenchPki, type BenchPki } from '../../bench/pki.ts';
@@ -69,13 +70,15 @@ test('gateway and upstream nginx configs pass nginx -t; a config naming a missin
   assert.match(r.output, /missing\.crt/);
 });
 
-test('the certgate config the bench writes satisfies the config schema (plain and mTLS upstream)', async () => {
+test('the certgate config the bench writes satisfies the schema and the real loader (plain and mTLS upstream)', async () => {
   for (const up of [plain, mtls]) {
     const file = join(dir, 'certgate.yaml');
     await writeFile(file, stringify(certgateConfig(spec('cg', up), 8443)));
     const parsed = Config.safeParse(parse(await readFile(file, 'utf8')));
     assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues));
-    assert.equal(parsed.data.servers[0].clientAuth?.mode, 'require');
+    const loaded = loadConfigFile(file);
+    assert.equal(loaded.servers[0].clientAuth?.mode, 'require');
+    assert.equal(loaded.servers[0].sites?.[0].routes[0].path, '/');
   }
 });
 
