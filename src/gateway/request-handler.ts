@@ -99,6 +99,21 @@ function fail(d: Decision, reason: ReasonCode, path: string): Decision {
   return d;
 }
 
+// Header lists of the error pages, built once per runtime and reason (writeHead does not modify them).
+const ERROR_HEADERS = new WeakMap<ListenerRuntime, Map<string, readonly string[]>>();
+
+function errorHeaders(rt: ListenerRuntime, reason: ReasonCode, close: boolean): readonly string[] {
+  let byReason = ERROR_HEADERS.get(rt);
+  if (!byReason) ERROR_HEADERS.set(rt, (byReason = new Map()));
+  const key = close ? reason + ':close' : reason;
+  let headers = byReason.get(key);
+  if (!headers) {
+    headers = [...rt.pages(reason).headers, ...rt.security.flat, ...(close ? ['connection', 'close'] : [])];
+    byReason.set(key, headers);
+  }
+  return headers;
+}
+
 /** Sends the gateway's own error page for `reason`, with the security headers. */
 export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientResponse, reason: ReasonCode): number {
   const page = rt.pages(reason);
@@ -106,10 +121,9 @@ export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientRe
     (res as ServerResponse).destroy();
     return page.status;
   }
-  const headers = [...page.headers, ...rt.security.flat];
   // a malformed HTTP/1.1 request may have left the stream in an unknown state: do not reuse the connection
-  if (page.status === 400 && req.httpVersionMajor === 1) headers.push('connection', 'close');
-  (res as ServerResponse).writeHead(page.status, headers);
+  const close = page.status === 400 && req.httpVersionMajor === 1;
+  (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
   (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
   return page.status;
 }
