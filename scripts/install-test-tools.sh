@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real peers the tests drive: openssl, curl, NSS tools (pk12util/certutil), nginx and chromium.
+# Installs the real peers the tests drive: openssl, curl, NSS tools (pk12util/certutil), nginx, chromium, and gcc +
+# libssl-dev for the benchmark's load generator.
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -8,6 +9,9 @@ command -v pk12util >/dev/null || need+=(libnss3-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
 command -v taskset >/dev/null || need+=(util-linux)
+# the benchmark's C load generator (its smoke test runs in npm test)
+command -v gcc >/dev/null || need+=(gcc)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
