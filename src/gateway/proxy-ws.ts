@@ -83,6 +83,8 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   const upstream: Socket = up.tls
     ? tlsConnect({ host: up.hostname, port: up.port, ...up.tlsOptions, ALPNProtocols: ['http/1.1'] })
     : netConnect({ host: up.hostname, port: up.port });
+  // the upgrade request and small WebSocket frames must not wait for delayed ACKs (undici does the same)
+  upstream.setNoDelay(true);
   const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), up.connectTimeoutMs);
   let status = 0;
   let bytes = 0;
