@@ -69,7 +69,12 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
     const lower = name.toLowerCase();
     const action = REQUEST_ACTIONS.get(lower);
     if (action === undefined) {
-      if (lower.charCodeAt(0) !== 58 /* ':' pseudo-header */) forward.push(name, raw[i + 1]);
+      // "X_Client_Verify" is "X-Client-Verify" to CGI-style stacks (PHP, WSGI, Rack: both become
+      // HTTP_X_CLIENT_VERIFY), so underscore spellings of the names the gateway owns are dropped, as nginx drops
+      // every underscore header by default; other underscore headers are the application's business.
+      if (lower.charCodeAt(0) !== 58 /* ':' pseudo-header */ && !(lower.includes('_') && REQUEST_ACTIONS.has(lower.replace(/_/g, '-')))) {
+        forward.push(name, raw[i + 1]);
+      }
       continue;
     }
     const value = raw[i + 1];
