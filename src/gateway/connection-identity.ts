@@ -1,5 +1,6 @@
 // Per-connection client-certificate state: the peer chain, identity and identity headers are worked out once per
-// connection; only the revocation verdict is redone, and only when the CRLs in force change (a new trust object).
+// certificate (cached by its exact DER) and shared by every connection presenting it; only the revocation verdict is
+// redone, and only when the CRLs in force change (a new trust object).
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
@@ -71,6 +72,65 @@ export interface ConnectionState {
   presented: ClientIdentity | null;
   trust: RevocationSource | null;
   verdict: Verdict | null;
+  /** What is known about the presented certificate under the trust in force (shared by connections). */
+  peer: PeerInfo | null;
+}
+
+/**
+ * Everything about a client certificate that is a pure function of its DER and the CA bundle: computed on the first
+ * connection that presents it, then shared. Never holds a per-connection fact (whether OpenSSL verified it).
+ */
+interface PeerInfo {
+  chain: X509Certificate[];
+  /** The completed chain ends in a self-signed CA of the bundle. */
+  anchored: boolean;
+  /** Certificates below the trust anchor (compared with verifyDepth per connection). */
+  depth: number;
+  presented: ClientIdentity | null;
+  /** The certificate's names could not be parsed. */
+  invalid: boolean;
+  /** The verdict for a connection whose TLS check passed, with the trust and policy it was made under. */
+  verdict: Verdict | null;
+  verdictTrust: RevocationSource | null;
+  verdictPolicy: ClientAuthPolicy | null;
+}
+
+/** Peer certificates per trust object (a CA/CRL re-read starts afresh), bounded: the oldest entry goes first. */
+const peerCache = new WeakMap<RevocationSource, Map<string, PeerInfo>>();
+const PEER_CACHE_MAX = 1_000;
+
+function peerInfo(leaf: X509Certificate, trust: RevocationSource | null): PeerInfo {
+  if (trust === null) return computePeer(leaf, null);
+  let byDer = peerCache.get(trust);
+  if (byDer === undefined) peerCache.set(trust, (byDer = new Map()));
+  // the exact DER is the key: identity, chain and names are functions of these bytes and the bundle only
+  const key = leaf.raw.toString('latin1');
+  let info = byDer.get(key);
+  if (info === undefined) {
+    info = computePeer(leaf, trust);
+    if (byDer.size >= PEER_CACHE_MAX) byDer.delete(byDer.keys().next().value!);
+    byDer.set(key, info);
+  }
+  return info;
+}
+
+function computePeer(leaf: X509Certificate, trust: RevocationSource | null): PeerInfo {
+  // The chain above the leaf comes from the CA bundle's already-parsed certificates (cheap; their signature checks
+  // are cached). Node does not expose intermediates a client sends on the server side, so a CA that is not in the
+  // bundle cannot have its depth or revocation checked: such a chain is refused (unknown_ca), even when OpenSSL
+  // verified it. clientAuth.ca must hold the intermediates as well as the roots.
+  const chain = trust ? trust.completeChain([leaf]) : [leaf];
+  let presented: ClientIdentity | null = null;
+  let invalid = false;
+  try {
+    presented = identityFromCertificate(leaf);
+  } catch {
+    invalid = true;
+  }
+  return {
+    chain, anchored: isSelfSigned(chain[chain.length - 1]), depth: belowAnchor(chain), presented, invalid,
+    verdict: null, verdictTrust: null, verdictPolicy: null,
+  };
 }
 
 /** "::ffff:10.1.2.3" → "10.1.2.3"; other addresses unchanged. */
@@ -96,6 +156,7 @@ export function connectionState(holder: object, socket: TLSSocket | Socket, poli
     presented: null,
     trust: null,
     verdict: null,
+    peer: null,
   };
   if (tlsSocket && policy && policy.mode !== 'off') readPeer(tlsSocket, policy, trust, state);
   (holder as Record<symbol, ConnectionState>)[kState] = state;
@@ -105,21 +166,16 @@ export function connectionState(holder: object, socket: TLSSocket | Socket, poli
 function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, trust: RevocationSource | null, state: ConnectionState): void {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return;
-  // The chain above the leaf comes from the CA bundle's already-parsed certificates (cheap; their signature checks
-  // are cached). Node does not expose intermediates a client sends on the server side, so a CA that is not in the
-  // bundle cannot have its depth or revocation checked: such a chain is refused (unknown_ca), even when OpenSSL
-  // verified it. clientAuth.ca must hold the intermediates as well as the roots.
-  const chain = trust ? trust.completeChain([leaf]) : [leaf];
+  const peer = peerInfo(leaf, trust);
+  // whether OpenSSL verified the certificate is this connection's own fact, never cached
   let tlsReason: ReasonCode | null = socket.authorized ? null : reasonFromTlsError(String(socket.authorizationError ?? ''), true);
-  if (tlsReason === null && !isSelfSigned(chain[chain.length - 1])) tlsReason = 'unknown_ca';
-  if (tlsReason === null && belowAnchor(chain) > policy.verifyDepth) tlsReason = 'chain_too_deep';
-  try {
-    state.presented = identityFromCertificate(leaf);
-  } catch {
-    tlsReason ??= 'invalid_certificate';
-  }
-  state.chain = chain;
+  if (tlsReason === null && !peer.anchored) tlsReason = 'unknown_ca';
+  if (tlsReason === null && peer.depth > policy.verifyDepth) tlsReason = 'chain_too_deep';
+  if (peer.invalid) tlsReason ??= 'invalid_certificate';
+  state.presented = peer.presented;
+  state.chain = peer.chain;
   state.tlsReason = tlsReason;
+  state.peer = peer;
 }
 
 /** Certificates below the trust anchor: the leaf plus intermediates (the self-issued root is not counted). */
@@ -176,7 +232,20 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
 export function connectionVerdict(state: ConnectionState, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {
   let verdict = state.verdict;
   if (verdict === null || state.trust !== trust || now > verdict.validUntil) {
-    verdict = buildVerdict(state, trust, policy, now);
+    const peer = state.peer;
+    if (peer !== null && state.tlsReason === null) {
+      // A verdict depends only on the certificate, the trust, the policy and the time: share it between the
+      // connections of one certificate (whether OpenSSL verified this connection is in tlsReason, checked above).
+      verdict = peer.verdict;
+      if (verdict === null || peer.verdictTrust !== trust || peer.verdictPolicy !== policy || now > verdict.validUntil) {
+        verdict = buildVerdict(state, trust, policy, now);
+        peer.verdict = verdict;
+        peer.verdictTrust = trust;
+        peer.verdictPolicy = policy;
+      }
+    } else {
+      verdict = buildVerdict(state, trust, policy, now);
+    }
     state.verdict = verdict;
     state.trust = trust;
   }

@@ -103,6 +103,29 @@ test('a resumed TLS session is checked against the CRLs in force now; old ticket
   assert.match(r!.body, /<code>revoked<\/code>/);
 });
 
+test('fresh connections with the same certificate see a CRL change (nothing cached across trust generations)', async (t) => {
+  const { ca, alice, crlFile, gw, creds } = await setup(t);
+  const fresh = async (path: string) => {
+    const conn = await RawConnection.open(gw.port, creds(alice));
+    try {
+      return await conn.get(path);
+    } finally {
+      conn.close();
+    }
+  };
+  for (let i = 0; i < 3; i++) assert.equal((await fresh(`/ok${i}`))?.status, 200);
+  await writeCrl(ca, crlFile, [alice]);
+  gw.gateway.reloadTrust();
+  for (let i = 0; i < 3; i++) {
+    const r = await fresh(`/revoked${i}`);
+    assert.equal(r?.status, 403);
+    assert.match(r!.body, /<code>revoked<\/code>/);
+  }
+  await writeCrl(ca, crlFile, []);
+  gw.gateway.reloadTrust();
+  assert.equal((await fresh('/again'))?.status, 200);
+});
+
 test('a changed CRL file is picked up without a reload signal', async (t) => {
   const { ca, alice, crlFile, gw, creds } = await setup(t);
   const reloader = createReloadController({
