@@ -106,14 +106,34 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
     open = true;
     deps.metrics.websockets.inc();
     upstream.write(headText);
-    if (head.length) upstream.write(head);
-    upstream.once('data', (chunk: Buffer) => {
-      // "HTTP/1.1 101 ..." — whatever the upstream answers goes to the client verbatim
-      status = Number(chunk.subarray(9, 12).toString('latin1')) || 502;
-    });
     upstream.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    upstream.pipe(client);
-    client.pipe(upstream);
+    // The tunnel opens only once the upstream agreed (101). Until then nothing else the client sent goes upstream:
+    // an upstream that ignores the upgrade and keeps the connection alive would otherwise read those bytes (or a
+    // later request) as a new request that no check saw, forged X-Client-* headers and all.
+    let answer: Buffer = Buffer.alloc(0);
+    const onAnswer = (chunk: Buffer) => {
+      answer = answer.length ? Buffer.concat([answer, chunk]) : chunk;
+      if (answer.indexOf('\r\n') < 0 && answer.length < 64) return; // the status line is not complete yet
+      upstream.off('data', onAnswer);
+      status = Number(answer.subarray(9, 12).toString('latin1')) || 502;
+      upstream.pause();
+      client.write(answer);
+      upstream.pipe(client);
+      if (status === 101) {
+        if (head.length) upstream.write(head);
+        client.pipe(upstream);
+        return;
+      }
+      // Refused (any other status): relay that answer, send the upstream nothing more, and close once it is done.
+      client.on('data', () => undefined);
+      upstream.end();
+      const timer = setTimeout(() => upstream.destroy(), target.readTimeoutMs);
+      upstream.once('close', () => {
+        clearTimeout(timer);
+        client.end();
+      });
+    };
+    upstream.on('data', onAnswer);
   });
   upstream.on('error', (err) => {
     if (status === 0) failEarly(err);
