@@ -41,6 +41,8 @@ export interface RequestHeaderScan {
   host: string | undefined;
   /** Number of Host fields (HTTP/1.1): more than one is a smuggling sign, answered 400. */
   hostCount: number;
+  /** HTTP/2: the Host field sent beside :authority (checked to name the same host, RFC 9113 §8.3.1). */
+  hostBesideAuthority: string | undefined;
   /** Incoming X-Forwarded-For values, joined with ", ". */
   xff: string | undefined;
   /** The request carries a body (content-length > 0 or transfer-encoding). */
@@ -57,7 +59,8 @@ const CONNECTION_KEEP = new Set(['close', 'keep-alive', 'upgrade']);
  */
 export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   const forward: string[] = [];
-  let host: string | undefined;
+  let hostField: string | undefined;
+  let authority: string | undefined;
   let hostCount = 0;
   let xff: string | undefined;
   let hasBody = false;
@@ -85,9 +88,9 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
         // h2 carries :authority (preferred) and maybe host; repeated Host lines are counted for the 400
         if (lower === 'host') {
           hostCount++;
-          host ??= value;
+          hostField ??= value;
         } else {
-          host = value;
+          authority = value;
         }
         break;
       case XFF:
@@ -116,7 +119,9 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   }
   if (cookie !== undefined) forward.push('cookie', cookie);
   if (connectionTokens) removeNamed(forward, new Set(connectionTokens));
-  return { forward, host, hostCount, xff, hasBody, upgrade };
+  const host = authority ?? hostField;
+  const hostBesideAuthority = authority !== undefined ? hostField : undefined;
+  return { forward, host, hostCount, hostBesideAuthority, xff, hasBody, upgrade };
 }
 
 // Removes the fields named by the Connection header (RFC 9110 §7.6.1). Rare, so a second pass is fine.

@@ -10,7 +10,7 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import { scanRequestHeaders, locationRewriter } from './headers.ts';
 import type { RequestHeaderScan } from './headers.ts';
 import { normalizePath } from './path.ts';
-import { selectSite, matchRoute } from './route-match.ts';
+import { selectSite, matchRoute, hostFromHeader } from './route-match.ts';
 import { authorize } from './policy.ts';
 import type { ReasonCode } from './reasons.ts';
 import { connectionState, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
@@ -72,6 +72,11 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   d.path = rawPath;
   // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI)
   if (scan.hostCount > 1 || (http11 && host === undefined)) return fail(d, 'bad_request', rawPath);
+  // HTTP/2 with a Host field naming another host than :authority is malformed (RFC 9113 §8.3.1): refuse it rather
+  // than let a later hop pick the other one
+  if (scan.hostBesideAuthority !== undefined && hostFromHeader(scan.hostBesideAuthority) !== hostFromHeader(host ?? '')) {
+    return fail(d, 'bad_request', rawPath);
+  }
   // 2. Site by SNI and Host, on every request (HTTP/2 coalescing reuses one connection for several hosts).
   const selected = selectSite(rt.compiled, host, state.servername);
   if ('reason' in selected) return fail(d, selected.reason, rawPath);
