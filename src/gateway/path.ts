@@ -15,7 +15,7 @@ function bad(detail: string): NormalizedPath {
  * - %XX of an unreserved character (A-Z a-z 0-9 - . _ ~) is decoded; every other escape is kept, in upper-case hex;
  * - dot-segments are resolved (also when written %2e), duplicate slashes merged;
  * - refused as `bad_path`: no leading "/", an encoded "/" (%2F) or "\" (%5C), a raw "\", NUL (raw or %00), an
- *   invalid %-escape, raw control/space/non-ASCII characters, escapes that are not valid UTF-8, ".." above the root,
+ *   invalid %-escape, a raw "#", raw control/space/non-ASCII characters, escapes that are not valid UTF-8, ".." above the root,
  *   and "." or ".." carrying path parameters ("..;x"), which some servers treat as "..".
  * Paths are case-sensitive. ";" stays literal; route matching ignores ";params" (see routeKey).
  */
@@ -60,6 +60,9 @@ export function normalizePath(rawPath: string): NormalizedPath {
       i += 2;
     } else if (ch === '\\') {
       return bad('a backslash is ambiguous');
+    } else if (ch === '#') {
+      // a request-target carries no fragment (RFC 9112 §3.2); upstream URL parsers cut "/admin#x" to "/admin"
+      return bad('a "#" (fragment) does not belong in a request path');
     } else if (code <= 0x20 || code >= 0x7f) {
       return bad(code === 0 ? 'NUL is not allowed' : 'raw control, space or non-ASCII characters must be %-encoded');
     } else {
