@@ -41,9 +41,13 @@ export function caPaths(dir: string): CaPaths {
   };
 }
 
-/** Makes NAME safe as a file-name stem: keeps letters, digits, '.', '_', '-', '@'; everything else becomes '_'. */
+/**
+ * Makes NAME safe as a file-name stem: keeps letters, digits, '.', '_', '-', '@'; everything else becomes '_'. A
+ * leading run of '.' or '-' becomes '_' too: no hidden files, no "..", and nothing that `cp *` or `rm *` in issued/
+ * would read as options.
+ */
 export function fileStem(name: string): string {
-  const stem = name.replace(/[^A-Za-z0-9._@-]/g, '_').replace(/^\.+/, '_');
+  const stem = name.replace(/[^A-Za-z0-9._@-]/g, '_').replace(/^[.-]+/, '_');
   return stem === '' ? '_' : stem.slice(0, 100);
 }
 
