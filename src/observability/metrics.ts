@@ -83,6 +83,39 @@ export class FastHistogram {
   }
 }
 
+/**
+ * A gauge with one label, kept as plain numbers: opening and closing a connection updates it, and prom-client's
+ * `inc(labels)` hashed and validated the labels on each of those (visible in the per-handshake profile).
+ */
+export class LabelGauge<L extends string> {
+  readonly name: string;
+  readonly help: string;
+  readonly type = 'gauge';
+  readonly aggregator = 'sum';
+  readonly #label: L;
+  readonly #values = new Map<string, number>();
+
+  constructor(name: string, help: string, label: L) {
+    this.name = name;
+    this.help = help;
+    this.#label = label;
+  }
+
+  inc(labels: Record<L, string>, by = 1): void {
+    const v = labels[this.#label];
+    this.#values.set(v, (this.#values.get(v) ?? 0) + by);
+  }
+
+  dec(labels: Record<L, string>, by = 1): void {
+    this.inc(labels, -by);
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string>; value: number }> } {
+    const values = [...this.#values].map(([v, n]) => ({ labels: { [this.#label]: v }, value: n }));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 /** Every metric the gateway updates. Created by `createMetrics`; nothing is registered at import. */
 export interface GatewayMetrics {
   registry: Registry;
@@ -98,7 +131,7 @@ export interface GatewayMetrics {
   /** The trust generation in force (bumps whenever CRLs are re-read). */
   trustGeneration: Gauge;
   reloads: Counter<'result'>;
-  connections: Gauge<'protocol'>;
+  connections: LabelGauge<'protocol'>;
   websockets: Gauge;
 }
 
@@ -118,6 +151,11 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30]);
   registry.registerMetric(requests as unknown as Parameters<Registry['registerMetric']>[0]);
   registry.registerMetric(requestDuration as unknown as Parameters<Registry['registerMetric']>[0]);
+  // registered where prom-client's gauge was, so the exposition keeps its order
+  const registered = <M>(metric: M): M => {
+    registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+    return metric;
+  };
   return {
     registry,
     requests,
@@ -150,12 +188,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       labelNames: ['result'] as const,
       registers,
     }),
-    connections: new Gauge({
-      name: 'certgate_open_connections',
-      help: 'Client connections currently open, by protocol (h1, h2, plain).',
-      labelNames: ['protocol'] as const,
-      registers,
-    }),
+    connections: registered(new LabelGauge('certgate_open_connections', 'Client connections currently open, by protocol (h1, h2, plain).', 'protocol')),
     websockets: new Gauge({
       name: 'certgate_open_websockets',
       help: 'WebSocket tunnels currently open.',

@@ -107,3 +107,22 @@ test('fresh plain connections are answered whole, with the client address forwar
     assert.equal(h['x-real-ip'], '127.0.0.1');
   }
 });
+
+test('the open-connections gauge follows fresh connections back to zero', async () => {
+  const gauge = async (protocol: string): Promise<number> => {
+    const m = new RegExp(`certgate_open_connections\\{protocol="${protocol}"\\} (-?\\d+)`).exec(await gw.metrics.registry.metrics());
+    return m ? Number(m[1]) : 0;
+  };
+  // connections of the tests before may still be closing on the server side
+  const settle = async (protocol: string, want: number): Promise<number> => {
+    for (let i = 0; i < 100 && (await gauge(protocol)) !== want; i++) await new Promise((r) => setTimeout(r, 20));
+    return gauge(protocol);
+  };
+  assert.equal(await settle('h1', 0), 0);
+  const conn = await RawConnection.open(gw.port, creds(alice));
+  assert.equal((await conn.get('/held'))?.status, 200);
+  assert.equal(await gauge('h1'), 1);
+  conn.close();
+  assert.equal(await settle('h1', 0), 0);
+  assert.equal(await settle('plain', 0), 0);
+});

@@ -34,3 +34,18 @@ test('two metric sets can coexist (no global state)', () => {
   const b = createMetrics();
   assert.notEqual(a.registry, b.registry);
 });
+
+test('the open-connections gauge counts up and down per protocol, in registration order', async () => {
+  const m = createMetrics({ processMetrics: false });
+  m.connections.inc({ protocol: 'h1' });
+  m.connections.inc({ protocol: 'h1' });
+  m.connections.inc({ protocol: 'h2' });
+  m.connections.dec({ protocol: 'h1' });
+  m.websockets.inc();
+  const text = await m.registry.metrics();
+  assert.match(text, /# TYPE certgate_open_connections gauge/);
+  assert.match(text, /certgate_open_connections\{protocol="h1"\} 1/);
+  assert.match(text, /certgate_open_connections\{protocol="h2"\} 1/);
+  assert.ok(text.indexOf('certgate_config_reloads_total') < text.indexOf('certgate_open_connections'));
+  assert.ok(text.indexOf('certgate_open_connections') < text.indexOf('certgate_open_websockets'));
+});
