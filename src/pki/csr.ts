@@ -62,6 +62,14 @@ export async function parseCsr(data: Buffer | string, source: string): Promise<P
       hint: 'create intermediates with: certgate ca create --intermediate --parent DIR',
     });
   }
+  // One certificate, one identity: a second CN would pass gateway rules (`cn: alice`) for a name the operator never
+  // saw, since the signing message shows one NAME. Multi-valued RDNs ("CN=bob+CN=alice") count too.
+  const cns = csr.subjectName.getField('CN');
+  if (cns.length > 1) {
+    throw new PkiError('CG_PKI_BAD_CSR', `${source} has more than one CN in its subject (${cns.map((c) => `"${c}"`).join(', ')}); certgate signs one identity per certificate`, {
+      hint: 'ask for a CSR whose subject has a single CN',
+    });
+  }
   let sans: string[];
   try {
     sans = sansOf(csr);

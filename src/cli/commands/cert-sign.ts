@@ -34,8 +34,9 @@ Examples:
 
 The CSR's self-signature is verified. Only its public key, its subject and the SANs the profile carries are used
 (server: DNS, IP; client: DNS, email, URI); other requested extensions are ignored, and CA:true requests, bad
-signatures and unsupported keys (anything but EC P-256/P-384 and RSA 2048/3072/4096) are refused. NAME defaults to
-the subject's CN. The certificate is always kept in DIR/issued/NAME-SERIAL.crt; --out also writes it to FILE.
+signatures, unsupported keys (anything but EC P-256/P-384 and RSA 2048/3072/4096) and subjects with more than one
+CN are refused. The subject comes from the requester and is printed: check its O/OU before handing the certificate
+over, since gateway rules may grant access on them. NAME defaults to the subject's CN. The certificate is always kept in DIR/issued/NAME-SERIAL.crt; --out also writes it to FILE.
 ${EXIT_CODES_HELP}`;
 
 export function register(program: Command, ctx: CliContext): void {
@@ -76,9 +77,12 @@ async function run(csrArg: string, opts: Options, ctx: CliContext): Promise<void
   const r = result.record;
   if (out === '-') {
     ctx.out(result.certPem.trimEnd());
+    // the subject comes from the requester: show what was vouched for (its O/OU may grant access)
+    ctx.err(`certgate: note: signed subject: ${r.subject}`);
   } else {
     if (out) writeFileAtomic(out, result.certPem, { mode: 0o644, exclusive: true });
     ctx.out(`signed ${profile} certificate "${r.name}" serial ${r.serial} (until ${r.notAfter})`);
+    ctx.out(`  subject: ${r.subject}`);
     ctx.out(`  certificate: ${out ?? result.certPath}`);
   }
 }
