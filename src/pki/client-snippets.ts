@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PkiError } from '../core/errors.ts';
-import { caPaths, issuedFiles } from './ca-dir.ts';
+import { caPaths, fileStem, issuedFiles } from './ca-dir.ts';
 import { displayStatus, lookupCert, resolveCert } from './list.ts';
 import { importSteps, q } from './platforms.ts';
 import type { Platform } from './platforms.ts';
@@ -76,11 +76,12 @@ export function browserSnippet(m: ClientMaterial, dir: string, platforms: Platfo
   const lines: string[] = [];
   if (m.keyPath === null) {
     lines.push(`# certgate does not hold the key of ${m.serial}: build the .p12 where the key is, e.g.`);
-    lines.push(`#   openssl pkcs12 -export -in ${q(m.certPath)} -inkey ${KEY_PLACEHOLDER} -certfile ${q(m.caPath)} -out ${q(m.name + '.p12')}`);
+    lines.push(`#   openssl pkcs12 -export -in ${q(m.certPath)} -inkey ${KEY_PLACEHOLDER} -certfile ${q(m.caPath)} -out ${q(fileStem(m.name) + '.p12')}`);
     return lines;
   }
   for (const platform of platforms) {
-    const file = `${m.name}-${platform}.p12`;
+    // NAME may be a requester's CN ("../../x", "-rf"): suggest the same safe stem as DIR/issued
+    const file = `${fileStem(m.name)}-${platform}.p12`;
     lines.push(`# ${platform}`);
     lines.push(`certgate cert export ${q(m.serial)} --dir ${q(dir)} --p12 ${q(file)} --for ${platform}`);
     for (const step of importSteps(platform, file, m.name)) lines.push(`#   ${step.trim()}`);
