@@ -65,13 +65,22 @@ function dnKeyFor(id: ClientIdentity, dn: string): DnKey | undefined {
   return m.get(dn);
 }
 
-function compileRule(rule: RuleConfig, label: string): CompiledRule {
+function compileRule(rule: RuleConfig, label: string, kind: 'allow' | 'deny'): CompiledRule {
   const certChecks: Matcher[] = [];
   const anyOf = (field: 'cn' | 'o' | 'ou', values: string[]): void => {
     const wanted = new Set(values);
     certChecks.push((id) => id[field].some((v) => wanted.has(v)));
   };
-  if (rule.cn) anyOf('cn', list(rule.cn));
+  if (rule.cn) {
+    if (kind === 'allow') {
+      // A certificate names one holder: with two CNs ("CN=alice,CN=bob") it is unclear whose it is, so an allow
+      // rule on cn fails closed; a deny rule (below, anyOf) still refuses when any of them matches.
+      const wanted = new Set(list(rule.cn));
+      certChecks.push((id) => id.cn.length === 1 && wanted.has(id.cn[0]));
+    } else {
+      anyOf('cn', list(rule.cn));
+    }
+  }
   if (rule.o) anyOf('o', list(rule.o));
   if (rule.ou) anyOf('ou', list(rule.ou));
   for (const field of ['subject', 'issuer'] as const) {
@@ -142,8 +151,8 @@ function compileRule(rule: RuleConfig, label: string): CompiledRule {
 export function compileRules(route: { public?: boolean; allow?: RuleConfig[]; deny?: RuleConfig[] }, where = 'route'): CompiledPolicy {
   return {
     public: route.public === true,
-    allow: route.allow ? route.allow.map((r, i) => compileRule(r, `${where}.allow[${i}]`)) : null,
-    deny: (route.deny ?? []).map((r, i) => compileRule(r, `${where}.deny[${i}]`)),
+    allow: route.allow ? route.allow.map((r, i) => compileRule(r, `${where}.allow[${i}]`, 'allow')) : null,
+    deny: (route.deny ?? []).map((r, i) => compileRule(r, `${where}.deny[${i}]`, 'deny')),
   };
 }
 
