@@ -12,6 +12,12 @@ export const HOP_BY_HOP = [
   'proxy-authenticate', 'proxy-authorization', 'http2-settings',
 ] as const;
 
+/** Client-sent headers that claim what only the edge knows (address, scheme, host, port, path); always dropped. */
+export const FORWARDING_SPOOFS = [
+  'forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-scheme', 'x-forwarded-ssl', 'front-end-https',
+  'x-original-url', 'x-rewrite-url', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip',
+] as const;
+
 // What the request scan does with each header name (lowercase). Absent => forward as is.
 const DROP = 1;
 const HOST = 2;
@@ -27,6 +33,9 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ...HOP_BY_HOP.map((h) => [h, DROP] as [string, number]),
   // set by the gateway from what it knows, never taken from the client
   ['x-real-ip', DROP], ['x-forwarded-proto', DROP], ['x-forwarded-host', DROP],
+  // The same facts in other spellings, and path overrides (Symfony, IIS-fronted apps take X-Original-URL as the
+  // path, past the route the gateway matched). certgate terminates the client's TLS: nothing in front of it set these.
+  ...FORWARDING_SPOOFS.map((h) => [h, DROP] as [string, number]),
   // Node answers 100-continue itself; the upstream gets the body
   ['expect', DROP],
   ['host', HOST], [':authority', HOST], ['x-forwarded-for', XFF], ['connection', CONNECTION],
