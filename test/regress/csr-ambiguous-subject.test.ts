@@ -47,3 +47,16 @@ test('cert sign shows the subject it signed (claimed O and OU included)', async 
   assert.match(piped.stdout, /^-----BEGIN CERTIFICATE-----[^]*-----END CERTIFICATE-----\s*$/);
   assert.match(piped.stderr, /subject: .*OU=ops/);
 });
+
+test('cert sign shows the SANs it copied from the CSR (they can grant access through san rules)', async (t) => {
+  const ca = await makeCa(t);
+  const work = tempDir(t);
+  const file = await csr(work, 'dave', '/CN=dave', ['-addext', 'subjectAltName=email:ceo@example.com,URI:spiffe://prod/admin']);
+  const r = await runCli(['cert', 'sign', file, '--client', '--dir', ca.dir, '--days', '2', '--passphrase-file', ca.passphraseFile!]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /names: email:ceo@example\.com, URI:spiffe:\/\/prod\/admin/);
+  const piped = await runCli(['cert', 'sign', await csr(work, 'erin', '/CN=erin', ['-addext', 'subjectAltName=email:erin@example.com']), '--client',
+    '--dir', ca.dir, '--days', '2', '--out', '-', '--passphrase-file', ca.passphraseFile!]);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.match(piped.stderr, /names: email:erin@example\.com/);
+});

@@ -78,11 +78,13 @@ async function run(csrArg: string, opts: Options, ctx: CliContext): Promise<void
   if (out === '-') {
     ctx.out(result.certPem.trimEnd());
     // the subject comes from the requester: show what was vouched for (its O/OU may grant access)
-    ctx.err(`certgate: note: signed subject: ${r.subject}`);
+    ctx.err(`certgate: note: signed subject: ${r.subject}${r.sans.length ? `; names: ${r.sans.join(', ')}` : ''}`);
   } else {
     if (out) writeFileAtomic(out, result.certPem, { mode: 0o644, exclusive: true });
     ctx.out(`signed ${profile} certificate "${r.name}" serial ${r.serial} (until ${r.notAfter})`);
     ctx.out(`  subject: ${r.subject}`);
+    // SANs from the CSR can grant access too (gateway `san:` rules): show them as well
+    if (r.sans.length > 0) ctx.out(`  names: ${r.sans.join(', ')}`);
     ctx.out(`  certificate: ${out ?? result.certPath}`);
   }
 }
