@@ -15,8 +15,10 @@ function issued(pki: string, name: string, ext: string): string {
 
 test('init lays out CA, certificates, .p12 and a config that check accepts', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'cg-init-'));
-  const r = await runCli(['init', '--dir', 'ws', '--no-passphrase', '--client', 'alice', '--upstream', 'http://127.0.0.1:3999'], { cwd });
+  const r = await runCli(['init', '--dir', 'ws', '--no-passphrase', '--client', 'alice', '--upstream', 'http://127.0.0.1:3999',
+    '--host', 'app.example.com', '--host', '127.0.0.1', '--listen', '127.0.0.1:9443'], { cwd });
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /https:\/\/app\.example\.com:9443\//);
   assert.match(r.stderr, /NOT encrypted/);
   assert.match(r.stderr, /password for .*alice\.p12 \(shown once/);
   const ws = join(cwd, 'ws');
@@ -31,6 +33,9 @@ test('init lays out CA, certificates, .p12 and a config that check accepts', asy
   assert.equal(v1.code, 0, v1.stderr);
   const v2 = await runProcess('openssl', ['verify', '-CAfile', join(pki, 'ca.crt'), '-purpose', 'sslserver', issued(pki, 'gateway', '.crt')]);
   assert.equal(v2.code, 0, v2.stderr);
+  const san = await runProcess('openssl', ['x509', '-in', issued(pki, 'gateway', '.crt'), '-noout', '-ext', 'subjectAltName']);
+  assert.match(san.stdout, /DNS:app\.example\.com, IP Address:127\.0\.0\.1/);
+  assert.match(yaml, /listen: 127\.0\.0\.1:9443/);
 });
 
 test('init refuses to overwrite an existing workspace and changes nothing', async () => {

@@ -38,6 +38,11 @@ Exit codes:
   0  done
   1  bad flags, an existing CA or config, or no passphrase source without a terminal`;
 
+/** A host for a URL: IPv6 addresses go in brackets. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('init')
@@ -55,9 +60,10 @@ export function register(program: Command, ctx: CliContext): void {
     const dir = resolve(ctx.cwd, opts.dir);
     assertFreshWorkspace(dir); // before asking for a passphrase
     const passphrase = await readCaPassphrase(opts, ctx, { confirm: true, allowNone: true });
+    const hosts = opts.host ?? ['localhost', '127.0.0.1'];
     const ws = await createWorkspace({
       dir,
-      hosts: opts.host ?? ['localhost', '127.0.0.1'],
+      hosts,
       listen: opts.listen,
       upstream: opts.upstream,
       client: opts.client,
@@ -79,7 +85,7 @@ export function register(program: Command, ctx: CliContext): void {
 next:
   certgate check -c ${cfg}
   certgate serve -c ${cfg}
-  curl --cacert ${show(ws.pkiDir)}/ca.crt --cert ${show(ws.client.certPath)} --key ${show(ws.client.keyPath!)} https://localhost:${opts.listen.split(':').pop()}/
+  curl --cacert ${show(ws.pkiDir)}/ca.crt --cert ${show(ws.client.certPath)} --key ${show(ws.client.keyPath!)} https://${urlHost(hosts[0])}:${opts.listen.split(':').pop()}/
   certgate client-config ${opts.client} --dir ${show(ws.pkiDir)} --browser     # put the certificate in a browser`);
   });
 }
