@@ -3,41 +3,18 @@
 // X-Original-URL / X-Rewrite-URL, which Symfony-based and IIS-fronted apps take as the real path: "GET /public" with
 // "X-Original-URL: /admin" reached the admin handler through a public route. certgate terminates the client's TLS,
 // so nothing in front of it can have set these: they come from the client and are now dropped.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
-import type { TestCa } from '../helpers/pki.ts';
-import { startEchoUpstream } from '../helpers/echo-upstream.ts';
-import type { EchoUpstream, EchoReply } from '../helpers/echo-upstream.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import type { TestGateway } from '../helpers/gateway.ts';
+import type { EchoReply } from '../helpers/echo-upstream.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
+import { gatewaySuite } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
-let ca: TestCa;
-let upstream: EchoUpstream;
-let gw: TestGateway;
-
-before(async () => {
-  const dir = tempDir(t0, 'cg-fwd-');
-  ca = await makeCa(t0, { passphrase: null });
-  const server = await issueCert(ca, 'gateway', { profile: 'server' });
-  upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
-  gw = await startGateway(t0, dir, `
-servers:
-  - listen: 127.0.0.1:0
-    tls: {cert: ${server.certPath}, key: ${server.keyPath}}
-    clientAuth: {ca: ${ca.certPath}}
-    routes:
-      - {path: /public, upstream: "${upstream.url}", public: true}
-      - {path: /admin, upstream: "${upstream.url}"}
-`);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
+const suite = gatewaySuite({
+  prefix: 'cg-fwd',
+  body: (u) => `    routes:
+      - {path: /public, upstream: "${u}", public: true}
+      - {path: /admin, upstream: "${u}"}
+`,
 });
 
 const FORGED: Record<string, string> = {
@@ -55,7 +32,7 @@ const FORGED: Record<string, string> = {
 };
 
 test('client-sent path overrides and forwarding headers never reach the upstream (HTTP/1.1)', async () => {
-  const conn = await RawConnection.open(gw.port, { ca: ca.ca.certPem });
+  const conn = await RawConnection.open(suite.gw.port, { ca: suite.ca.ca.certPem });
   try {
     const extra = Object.entries(FORGED).map(([k, v]) => `${k}: ${v}\r\n${k.toLowerCase().replace(/-/g, '_')}: ${v}\r\n`).join('');
     const res = await conn.get('/public/page', 'localhost', extra);
@@ -71,8 +48,8 @@ test('client-sent path overrides and forwarding headers never reach the upstream
 });
 
 test('the same on HTTP/2', async () => {
-  const s = await h2Session(gw.port, { ca: ca.ca.certPem });
-  cleanups.push(() => s.close());
+  const s = await h2Session(suite.gw.port, { ca: suite.ca.ca.certPem });
+  suite.scope.after(() => s.close());
   const headers = Object.fromEntries(Object.entries(FORGED).map(([k, v]) => [k.toLowerCase(), v]));
   const res = await h2Request(s, '/public/page', { headers });
   assert.equal(res.status, 200);

@@ -2,42 +2,19 @@
 // no "/admin" route and fell through to a laxer "/" route, while the upstream (Node's url parser, Express, most
 // frameworks) cut the fragment off and served /admin. A request-target has no fragment (RFC 9112 §3.2): a "#" in
 // the path is now refused with 400 like every other ambiguous path.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
-import type { TestCa } from '../helpers/pki.ts';
-import { startEchoUpstream } from '../helpers/echo-upstream.ts';
-import type { EchoUpstream, EchoReply } from '../helpers/echo-upstream.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import type { TestGateway } from '../helpers/gateway.ts';
+import type { EchoReply } from '../helpers/echo-upstream.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
 import { normalizePath } from '../../src/gateway/path.ts';
+import { gatewaySuite } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
-let ca: TestCa;
-let upstream: EchoUpstream;
-let gw: TestGateway;
-
-before(async () => {
-  const dir = tempDir(t0, 'cg-fragment-');
-  ca = await makeCa(t0, { passphrase: null });
-  const server = await issueCert(ca, 'gateway', { profile: 'server' });
-  upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
-  gw = await startGateway(t0, dir, `
-servers:
-  - listen: 127.0.0.1:0
-    tls: {cert: ${server.certPath}, key: ${server.keyPath}}
-    clientAuth: {ca: ${ca.certPath}}
-    routes:
-      - {path: /, upstream: "${upstream.url}", public: true}
-      - {path: /admin, upstream: "${upstream.url}"}
-`);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
+const suite = gatewaySuite({
+  prefix: 'cg-fragment',
+  body: (u) => `    routes:
+      - {path: /, upstream: "${u}", public: true}
+      - {path: /admin, upstream: "${u}"}
+`,
 });
 
 test('normalizePath refuses a raw "#"; an encoded one is an ordinary character', () => {
@@ -46,9 +23,9 @@ test('normalizePath refuses a raw "#"; an encoded one is an ordinary character',
 });
 
 test('"/admin#x" cannot reach the upstream through the public "/" route (HTTP/1.1 and HTTP/2)', async () => {
-  const before = upstream.seen.length;
+  const before = suite.upstream.seen.length;
   for (const path of ['/admin#x', '/admin#', '/admin/#/x']) {
-    const conn = await RawConnection.open(gw.port, { ca: ca.ca.certPem });
+    const conn = await RawConnection.open(suite.gw.port, { ca: suite.ca.ca.certPem });
     try {
       conn.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
       const res = await conn.readResponse();
@@ -58,12 +35,12 @@ test('"/admin#x" cannot reach the upstream through the public "/" route (HTTP/1.
       conn.close();
     }
   }
-  const s = await h2Session(gw.port, { ca: ca.ca.certPem });
-  cleanups.push(() => s.close());
+  const s = await h2Session(suite.gw.port, { ca: suite.ca.ca.certPem });
+  suite.scope.after(() => s.close());
   assert.equal((await h2Request(s, '/admin#x')).status, 400);
-  assert.equal(upstream.seen.length, before, 'reached the upstream');
+  assert.equal(suite.upstream.seen.length, before, 'reached the upstream');
   // a "#" after the query starts is the query's business; the path decides the route
-  const conn = await RawConnection.open(gw.port, { ca: ca.ca.certPem });
+  const conn = await RawConnection.open(suite.gw.port, { ca: suite.ca.ca.certPem });
   try {
     const res = await conn.get('/public?a#/../admin');
     assert.equal(res?.status, 200);

@@ -1,41 +1,17 @@
 // Regression: "X_Client_Verify: SUCCESS" (underscores) was forwarded. CGI-style stacks (PHP, WSGI, Rack) map it and
 // "X-Client-Verify" to the same variable (HTTP_X_CLIENT_VERIFY), so a client could forge its identity. Underscore
 // spellings of every header the gateway owns are now dropped; other underscore headers still pass.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
-import type { TestCa, TestCert } from '../helpers/pki.ts';
-import { startEchoUpstream } from '../helpers/echo-upstream.ts';
-import type { EchoUpstream, EchoReply } from '../helpers/echo-upstream.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import type { TestGateway } from '../helpers/gateway.ts';
+import type { EchoReply } from '../helpers/echo-upstream.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
+import { gatewaySuite } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
-let ca: TestCa;
-let alice: TestCert;
-let upstream: EchoUpstream;
-let gw: TestGateway;
-
-before(async () => {
-  const dir = tempDir(t0, 'cg-underscore-');
-  ca = await makeCa(t0, { passphrase: null });
-  const server = await issueCert(ca, 'gateway', { profile: 'server' });
-  alice = await issueCert(ca, 'alice');
-  upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
-  gw = await startGateway(t0, dir, `
-servers:
-  - listen: 127.0.0.1:0
-    tls: {cert: ${server.certPath}, key: ${server.keyPath}}
-    clientAuth: {ca: ${ca.certPath}}
-    routes: [{path: /, upstream: "${upstream.url}", public: true}]
-`);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
+const suite = gatewaySuite({
+  prefix: 'cg-underscore',
+  clients: { alice: [] },
+  body: (u) => `    routes: [{path: /, upstream: "${u}", public: true}]
+`,
 });
 
 const names = (raw: readonly string[]) => raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
@@ -44,8 +20,8 @@ test('underscore spellings of the identity and forwarding headers never reach th
   const forged = 'X_Client_Verify: SUCCESS\r\nx_client_subject: CN=admin\r\nX-Client_Serial: 01\r\nX_CLIENT_CERT: x\r\n' +
     'X_Client_Issuer: CN=evil\r\nX_Client_Fingerprint: ab\r\nX_Real_IP: 10.1.1.1\r\nX_Forwarded_For: 10.1.1.1\r\n' +
     'X_Forwarded_Proto: http\r\nX_Forwarded_Host: evil.test\r\nTransfer_Encoding: chunked\r\n';
-  for (const cert of [undefined, alice]) {
-    const conn = await RawConnection.open(gw.port, { ca: ca.ca.certPem, cert: cert?.certPem, key: cert?.keyPem });
+  for (const cert of [undefined, suite.clients.alice]) {
+    const conn = await RawConnection.open(suite.gw.port, { ca: suite.ca.ca.certPem, cert: cert?.certPem, key: cert?.keyPem });
     try {
       const res = await conn.get('/underscore', 'localhost', forged);
       assert.equal(res?.status, 200);
@@ -61,8 +37,8 @@ test('underscore spellings of the identity and forwarding headers never reach th
 });
 
 test('underscore spellings are dropped on HTTP/2 too; other underscore headers pass', async () => {
-  const s = await h2Session(gw.port, { ca: ca.ca.certPem });
-  cleanups.push(() => s.close());
+  const s = await h2Session(suite.gw.port, { ca: suite.ca.ca.certPem });
+  suite.scope.after(() => s.close());
   const res = await h2Request(s, '/underscore-h2', { headers: { x_client_verify: 'SUCCESS', x_client_subject: 'CN=admin', x_real_ip: '10.1.1.1', x_app_token: 't' } });
   assert.equal(res.status, 200);
   const reply = JSON.parse(res.body) as EchoReply;
