@@ -40,6 +40,19 @@ export function leafProfile(opts: { client?: boolean; server?: boolean }): LeafP
   return opts.client ? 'client' : 'server';
 }
 
+/** The flags addDirOption + addProfileOptions + addSanOptions + --days give a leaf-signing command. */
+export interface LeafFlags {
+  dir?: string;
+  client?: boolean;
+  server?: boolean;
+  dns?: string[];
+  ip?: string[];
+  email?: string[];
+  uri?: string[];
+  days?: number;
+  [flag: string]: unknown;
+}
+
 export function addProfileOptions(cmd: Command): Command {
   return cmd
     .option('--client', 'a client certificate (EKU clientAuth): people, services calling the gateway')

@@ -14,26 +14,18 @@ import { group } from '../program.ts';
 import {
   addDirOption, addProfileOptions, addSanOptions, caDir, collect, leafProfile, parseDays, sanOptions, EXIT_CODES_HELP,
 } from '../pki-options.ts';
+import type { LeafFlags } from '../pki-options.ts';
 import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
 
-interface Options {
-  dir?: string;
-  client?: boolean;
-  server?: boolean;
-  dns?: string[];
-  ip?: string[];
-  email?: string[];
-  uri?: string[];
+interface Options extends LeafFlags {
   o?: string;
   ou?: string[];
-  days?: number;
   key: string;
   p12?: string;
   passwordFile?: string;
   legacy?: boolean;
   for?: string;
   json?: boolean;
-  [flag: string]: unknown;
 }
 
 const HELP = `

@@ -9,20 +9,12 @@ import { signCsr } from '../../pki/csr.ts';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
 import { addDirOption, addProfileOptions, addSanOptions, caDir, leafProfile, parseDays, sanOptions, EXIT_CODES_HELP } from '../pki-options.ts';
+import type { LeafFlags } from '../pki-options.ts';
 import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
 
-interface Options {
-  dir?: string;
-  client?: boolean;
-  server?: boolean;
-  dns?: string[];
-  ip?: string[];
-  email?: string[];
-  uri?: string[];
+interface Options extends LeafFlags {
   name?: string;
-  days?: number;
   out?: string;
-  [flag: string]: unknown;
 }
 
 const HELP = `
