@@ -8,7 +8,7 @@ import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import type { EchoUpstream } from '../helpers/echo-upstream.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
-import { RawConnection } from '../helpers/tls-clients.ts';
+import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
 
 const cleanups: Array<() => unknown> = [];
 const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
@@ -86,6 +86,19 @@ test('oversized headers get 431 with the error page', async () => {
   assert.match(res!.body, /<code>headers_too_large<\/code>/);
   assert.equal(res!.headers['x-content-type-options'], 'nosniff');
   assert.ok(closed);
+});
+
+test('HTTP/2: oversized headers get the same 431 page, and the session keeps serving', async () => {
+  const s = await h2Session(tlsPort, { ca: ca.ca.certPem });
+  cleanups.push(() => s.close());
+  const before = upstream.seen.length;
+  const big = await h2Request(s, '/', { headers: { 'x-big': 'a'.repeat(8192) } });
+  assert.equal(big.status, 431);
+  assert.match(big.body, /<code>headers_too_large<\/code>/);
+  assert.equal(big.headers['x-content-type-options'], 'nosniff');
+  assert.equal(upstream.seen.length, before, 'nothing reached the upstream');
+  const ok = await h2Request(s, '/after');
+  assert.equal(ok.status, 200);
 });
 
 test('a client that never finishes its headers is cut off', async () => {
