@@ -66,10 +66,23 @@ export function bareProxyConfig(spec: TargetSpec, port: number): BareProxyConfig
   };
 }
 
-/** Writes the target's config into spec.dir, starts it pinned to `cpu`, waits until it accepts connections. */
+/**
+ * Writes the target's config into spec.dir, starts it pinned to `cpu`, waits until it accepts connections. A port
+ * picked by freePort() can be taken by someone else before the target binds it: that case is retried on a new port.
+ */
 export async function startTarget(name: TargetName, spec: TargetSpec, cpu: number | null): Promise<RunningTarget> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTargetOnce(name, spec, cpu, await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE|address already in use|in use/i.test((err as Error).message)) throw err;
+      console.error(`bench: ${name}: its port was taken before it could bind; retrying on another (${attempt}/3)`);
+    }
+  }
+}
+
+async function startTargetOnce(name: TargetName, spec: TargetSpec, cpu: number | null, port: number): Promise<RunningTarget> {
   await mkdir(spec.dir, { recursive: true });
-  const port = await freePort();
   let proc: Pinned;
   let logFile: string;
   if (name === 'nginx') {
