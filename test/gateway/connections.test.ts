@@ -1,6 +1,6 @@
 // Fresh connections, one request each (the handshake benchmark's pattern), on TLS and plain listeners: every
 // connection gets its own verified identity, whichever certificate came before it, and small responses arrive whole.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
@@ -11,9 +11,9 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { RawConnection } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let stranger: TestCa;
 let alice: TestCert;
@@ -31,7 +31,7 @@ before(async () => {
   bob = await issueCert(ca, 'bob', { o: 'Acme', ous: ['dev'], keyType: 'rsa-2048' });
   mallory = await issueCert(stranger, 'alice', { o: 'Acme', ous: ['ops'] });
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   gw = await startGateway(t0, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -44,10 +44,6 @@ servers:
     routes:
       - {path: /, upstream: "${upstream.url}", public: true}
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 function creds(cert: TestCert | null): Creds {

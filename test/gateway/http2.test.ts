@@ -1,6 +1,6 @@
 // HTTP/2 gets exactly the HTTP/1.1 treatment: same refusals and pages, identity headers, header hygiene, and the
 // SNI/Host check on every stream (a coalesced connection asking for another site gets 421).
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientHttp2Session } from 'node:http2';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
@@ -11,9 +11,9 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { h2Session, h2Request, h1Request } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let alice: TestCert;
 let upstream: EchoUpstream;
@@ -25,7 +25,7 @@ before(async () => {
   const server = await issueCert(ca, 'gateway', { profile: 'server', dns: ['localhost', 'a.test', 'b.test'] });
   alice = await issueCert(ca, 'alice');
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   gw = await startGateway(t0, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -39,14 +39,10 @@ servers:
 `);
 });
 
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
 async function session(servername: string, cert?: TestCert): Promise<ClientHttp2Session> {
   const creds: Creds = { ca: ca.ca.certPem, servername, cert: cert?.certPem, key: cert?.keyPem };
   const s = await h2Session(gw.port, creds);
-  cleanups.push(() => s.close());
+  t0.after(() => s.close());
   return s;
 }
 

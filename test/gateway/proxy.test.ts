@@ -1,6 +1,6 @@
 // The proxy path: normalized paths upstream, 400/404/421/403 host and path cases, per-site certificates by SNI,
 // hop-by-hop hygiene both ways, Location rewriting, request bodies, 502/504, error page and security headers.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,9 +15,9 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { RawConnection, h1Request } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let alice: TestCert;
 let upstream: EchoUpstream;
@@ -39,7 +39,7 @@ before(async () => {
   const other = await issueCert(ca, 'other', { profile: 'server', dns: ['other.test'] });
   alice = await issueCert(ca, 'alice');
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   deadPort = await closedPort();
   gw = await startGateway(t0, dir, `
 servers:
@@ -60,10 +60,6 @@ servers:
         tls: {cert: ${other.certPath}, key: ${other.keyPath}}
         routes: [{path: /, upstream: "${upstream.url}", public: true}]
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 const anon = (servername = 'localhost'): Creds => ({ ca: ca.ca.certPem, servername });

@@ -1,6 +1,6 @@
 // Malformed and hostile HTTP/1.1 on raw sockets: request smuggling shapes get 400, oversized headers 431, slow
 // clients are cut off by the header timeout, and the gateway keeps serving afterwards. Nothing reaches the upstream.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
 import type { TestCa } from '../helpers/pki.ts';
@@ -9,9 +9,9 @@ import type { EchoUpstream } from '../helpers/echo-upstream.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let upstream: EchoUpstream;
 let gw: TestGateway;
@@ -23,7 +23,7 @@ before(async () => {
   ca = await makeCa(t0, { passphrase: null });
   const server = await issueCert(ca, 'gateway', { profile: 'server' });
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   gw = await startGateway(t0, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -36,10 +36,6 @@ servers:
 `);
   tlsPort = gw.addresses.find((a) => a.tls)!.port;
   plainPort = gw.addresses.find((a) => !a.tls)!.port;
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 async function send(request: string, tls = true) {
@@ -90,7 +86,7 @@ test('oversized headers get 431 with the error page', async () => {
 
 test('HTTP/2: oversized headers get the same 431 page, and the session keeps serving', async () => {
   const s = await h2Session(tlsPort, { ca: ca.ca.certPem });
-  cleanups.push(() => s.close());
+  t0.after(() => s.close());
   const before = upstream.seen.length;
   const big = await h2Request(s, '/', { headers: { 'x-big': 'a'.repeat(8192) } });
   assert.equal(big.status, 431);

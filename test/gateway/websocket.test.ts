@@ -1,6 +1,6 @@
 // WebSocket through the gateway: authorization runs before the upgrade; allowed upgrades are piped both ways with
 // identity headers; refused ones (no certificate, not allowed, websocket: false) get 403 and no upgrade.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
@@ -11,9 +11,9 @@ import { startEchoUpstream, decodeFrame, encodeFrame } from '../helpers/echo-ups
 import type { EchoUpstream } from '../helpers/echo-upstream.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let alice: TestCert;
 let bob: TestCert;
@@ -27,7 +27,7 @@ before(async () => {
   alice = await issueCert(ca, 'alice', { ous: ['ops'] });
   bob = await issueCert(ca, 'bob', { ous: ['dev'] });
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   gw = await startGateway(t0, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -37,10 +37,6 @@ servers:
       - {path: /ws, upstream: "${upstream.url}", allow: [{ou: ops}]}
       - {path: /nows, upstream: "${upstream.url}", websocket: false}
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 interface WsResult {

@@ -1,7 +1,7 @@
 // Adversarial review of the gateway, attacks that held: forged identity in trailers, path and request-target tricks,
 // Host/SNI confusion, X-Forwarded-For against sourceIp, an expiring certificate on a keep-alive connection, smuggling
 // shapes the smuggling suite does not list, and WebSocket upgrades on refused routes. Real TLS on 127.0.0.1.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +13,9 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let alice: TestCert;
 let bob: TestCert;
@@ -31,7 +31,7 @@ before(async () => {
   alice = await issueCert(ca, 'alice', { ous: ['ops'] });
   bob = await issueCert(ca, 'bob', { ous: ['dev'] });
   upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   const recorder = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -40,7 +40,7 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { recorder.close(() => r()); recorder.closeAllConnections(); }));
+  t0.after(() => new Promise<void>((r) => { recorder.close(() => r()); recorder.closeAllConnections(); }));
   const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
   gw = await startGateway(t0, dir, `
 servers:
@@ -59,10 +59,6 @@ servers:
         routes:
           - {path: /, upstream: "${upstream.url}", public: true}
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 function creds(cert?: TestCert, servername = 'localhost'): Creds {
@@ -97,7 +93,7 @@ test('identity headers in request trailers (HTTP/1.1 chunked and HTTP/2) never r
   assert.equal(headerNames(h1.rawHeaders).filter((n) => n.startsWith('x-client-subject')).length, 0);
 
   const s = await h2Session(gw.port, creds());
-  cleanups.push(() => s.close());
+  t0.after(() => s.close());
   const status = await new Promise<number>((resolve, reject) => {
     const stream = s.request({ ':path': '/trailers/h2', ':method': 'POST' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'x-client-verify': 'SUCCESS', 'x-client-subject': 'CN=admin' }));
@@ -155,7 +151,7 @@ test('absolute-form targets, OPTIONS * and CONNECT cannot reach a protected rout
   assert.equal(upstream.seen.length, before, 'CONNECT reached the upstream');
   // HTTP/2 CONNECT (no :path) is not a tunnel either
   const s = await h2Session(gw.port, creds(alice));
-  cleanups.push(() => s.close());
+  t0.after(() => s.close());
   const h2status = await new Promise<number>((resolve) => {
     const stream = s.request({ ':method': 'CONNECT', ':authority': 'localhost:443' }, { endStream: false });
     stream.on('response', (h) => resolve(Number(h[':status'])));
@@ -185,7 +181,7 @@ test('Host spellings select the same site; another site on this session gets 421
 
 test('without SNI the Host decides, with the same policy', async () => {
   const conn = await RawConnection.open(gw.port, { ca: ca.ca.certPem, servername: '' });
-  cleanups.push(() => conn.close());
+  t0.after(() => conn.close());
   assert.equal((await conn.get('/admin', 'localhost'))?.status, 403);
   assert.equal((await conn.get('/public/nosni', 'localhost'))?.status, 200);
   assert.equal((await conn.get('/x', 'other.test'))?.status, 200);
@@ -205,7 +201,7 @@ test('a certificate that expires during a keep-alive connection is refused on th
   const now = Date.now();
   const soon = await issueCert(ca, 'soon', { ous: ['ops'], validity: { notBefore: new Date(now - 60_000), notAfter: new Date(now + 2_500) } });
   const conn = await RawConnection.open(gw.port, creds(soon));
-  cleanups.push(() => conn.close());
+  t0.after(() => conn.close());
   assert.equal((await conn.get('/admin/first'))?.status, 200);
   // bounded wait until the certificate's notAfter (second precision) has passed
   await new Promise((r) => setTimeout(r, Math.max(0, soon.record.notAfter ? Date.parse(soon.record.notAfter) - Date.now() + 1_100 : 3_600)));
@@ -294,7 +290,7 @@ test('the refusal page never echoes request data (path, Host, headers)', async (
 
 test('HTTP/2: a body longer than its content-length never turns into a second upstream request', async () => {
   const s = await h2Session(gw.port, creds());
-  cleanups.push(() => s.close());
+  t0.after(() => s.close());
   const smuggled = 'GET /admin/h2cl HTTP/1.1\r\nHost: localhost\r\nX-Client-Verify: SUCCESS\r\n\r\n';
   const status = await new Promise<number>((resolve) => {
     const stream = s.request({ ':path': '/public/h2cl', ':method': 'POST', 'content-length': '0' }, { endStream: false });
@@ -307,7 +303,7 @@ test('HTTP/2: a body longer than its content-length never turns into a second up
   assert.ok(status === 0 || status === 400 || status === 200, String(status));
   // give a desynchronized upstream connection a chance to show itself on the next request
   const s2 = await h2Session(gw.port, creds());
-  cleanups.push(() => s2.close());
+  t0.after(() => s2.close());
   assert.equal((await h2Request(s2, '/public/after-h2cl')).status, 200);
   assert.ok(!upstream.seen.some((r) => r.url.startsWith('/admin/h2cl')), 'smuggled request reached the upstream');
 });

@@ -1,7 +1,7 @@
 // Regression: a certificate whose subject carries two CNs ("CN=alice,CN=bob", made by a CA outside certgate) passed
 // an allow rule `cn: alice`: whose certificate is it? Allow rules now need the certificate's only CN to match (fail
 // closed); deny rules still refuse when any CN matches, so a second name can never dodge a deny either.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,9 +14,9 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { h1Request } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: OsslCa;
 let alice: OsslCert;
 let twoNames: OsslCert;
@@ -43,7 +43,7 @@ before(async () => {
   const subject = await runProcess('openssl', ['x509', '-in', `${base}.crt`, '-noout', '-subject']);
   assert.match(subject.stdout, /CN ?= ?alice, ?CN ?= ?bob/);
   const upstream = await startEchoUpstream();
-  cleanups.push(() => upstream.close());
+  t0.after(() => upstream.close());
   gw = await startGateway(t0, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -54,10 +54,6 @@ servers:
       - {path: /acme, upstream: "${upstream.url}", allow: [{o: Acme}]}
       - {path: /nobob, upstream: "${upstream.url}", deny: [{cn: bob}]}
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 function creds(c: OsslCert): Creds {

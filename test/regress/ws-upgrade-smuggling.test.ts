@@ -2,7 +2,7 @@
 // request (in the same packet, or after a non-101 answer) went straight to an upstream that ignores upgrades and
 // keeps the connection alive, so a client allowed on one route could smuggle "GET /admin" with forged X-Client-*
 // headers past every check. The tunnel now opens only on 101; anything else is relayed and the connection closed.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
@@ -11,9 +11,9 @@ import type { TestCa } from '../helpers/pki.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { RawConnection } from '../helpers/tls-clients.ts';
+import { fileScope } from '../helpers/suite.ts';
 
-const cleanups: Array<() => unknown> = [];
-const t0 = { after: (fn: () => unknown) => void cleanups.push(fn) };
+const t0 = fileScope();
 let ca: TestCa;
 let gw: TestGateway;
 /** Everything the upstream received, over all connections. */
@@ -53,7 +53,7 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); upstream.close(() => r()); }));
+  t0.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); upstream.close(() => r()); }));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   gw = await startGateway(t0, dir, `
 servers:
@@ -64,10 +64,6 @@ servers:
       - {path: /chat, upstream: "${url}", public: true}
       - {path: /admin, upstream: "${url}", allow: [{ou: ops}]}
 `);
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
 });
 
 const UPGRADE = 'GET /chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
