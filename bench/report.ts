@@ -21,12 +21,10 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
   idle: { id: 'idle', title: 'RSS, 2,000 idle mTLS connections', unit: 'KiB/conn', higherIsBetter: false, goal: { kind: 'absolute', op: '<=', value: 60 } },
 };
 
-/** One measurement of one target in one scenario. `value` is the headline figure (rate, or KiB per connection). */
-export interface Sample {
+/** Per-run figures besides the headline value: a Sample holds one run's, a Row the medians over runs. */
+export interface RunFigures {
   scenario: ScenarioId;
   target: TargetName;
-  run: number;
-  value: number;
   p50ms?: number;
   p99ms?: number;
   /** CPU of the target process over the measured window, in cores. */
@@ -41,29 +39,23 @@ export interface Sample {
   softirq0?: number;
   softirq1?: number;
   errors: number;
-  non2xx: number;
   rssBeforeKiB?: number;
   rssAfterKiB?: number;
+}
+
+/** One measurement of one target in one scenario. `value` is the headline figure (rate, or KiB per connection). */
+export interface Sample extends RunFigures {
+  run: number;
+  value: number;
+  non2xx: number;
   open?: number;
 }
 
-export interface Row {
-  scenario: ScenarioId;
-  target: TargetName;
+export interface Row extends RunFigures {
   runs: number;
   median: number;
   min: number;
   max: number;
-  p50ms?: number;
-  p99ms?: number;
-  targetCpu?: number;
-  genCpu?: number;
-  upstreamCpu?: number;
-  core0?: number;
-  core1?: number;
-  softirq0?: number;
-  softirq1?: number;
-  errors: number;
   /** median(target) / median(nginx); null for nginx itself or when nginx has no figure. */
   ratio: number | null;
   /**
@@ -72,8 +64,6 @@ export interface Row {
    */
   perCore?: number;
   perCoreRatio?: number | null;
-  rssBeforeKiB?: number;
-  rssAfterKiB?: number;
 }
 
 export function median(xs: number[]): number {
