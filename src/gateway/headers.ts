@@ -58,6 +58,11 @@ export interface RequestHeaderScan {
   hasBody: boolean;
   /** Value of Upgrade, lowercased (e.g. "websocket"). */
   upgrade: string | undefined;
+  /**
+   * Size of the header block counted as the HTTP/1.1 parser counts it against maxHeaderSize (name, ": ", value,
+   * CRLF per field), so HTTP/2 requests can be held to the same limit.
+   */
+  bytes: number;
 }
 
 const CONNECTION_KEEP = new Set(['close', 'keep-alive', 'upgrade']);
@@ -76,8 +81,10 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   let upgrade: string | undefined;
   let connectionTokens: string[] | undefined;
   let cookie: string | undefined;
+  let bytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    bytes += name.length + raw[i + 1].length + 4;
     const lower = name.toLowerCase();
     const action = REQUEST_ACTIONS.get(lower);
     if (action === undefined) {
@@ -130,7 +137,7 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   if (connectionTokens) removeNamed(forward, new Set(connectionTokens));
   const host = authority ?? hostField;
   const hostBesideAuthority = authority !== undefined ? hostField : undefined;
-  return { forward, host, hostCount, hostBesideAuthority, xff, hasBody, upgrade };
+  return { forward, host, hostCount, hostBesideAuthority, xff, hasBody, upgrade, bytes };
 }
 
 // Removes the fields named by the Connection header (RFC 9110 §7.6.1). Rare, so a second pass is fine.

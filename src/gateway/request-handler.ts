@@ -52,17 +52,6 @@ export function stateOf(rt: ListenerRuntime, req: ClientRequest): ConnectionStat
   return connectionState(req.socket, req.socket, rt.clientAuth, rt.trust);
 }
 
-/**
- * Bytes of a header block counted as the HTTP/1.1 parser counts them against maxHeaderSize (name, ": ", value, CRLF),
- * so an HTTP/2 request meets the same limit as its HTTP/1.1 twin (nghttp2 treats SETTINGS_MAX_HEADER_LIST_SIZE as
- * advice and lets larger blocks through).
- */
-export function headerBlockBytes(rawHeaders: string[]): number {
-  let n = 0;
-  for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i].length + 2;
-  return n;
-}
-
 /** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
 export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number, http11 = false, http2 = false): Decision {
   // 1. Identity headers (and hop-by-hop fields) are gone before anything looks at the request.
@@ -83,8 +72,9 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   d.path = rawPath;
   // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI)
   if (scan.hostCount > 1 || (http11 && host === undefined)) return fail(d, 'bad_request', rawPath);
-  // HTTP/1.1 header blocks over the limit never get here (the parser answers 431); HTTP/2 ones are measured here
-  if (http2 && headerBlockBytes(rawHeaders) > rt.maxHeaderSize) return fail(d, 'headers_too_large', rawPath);
+  // HTTP/1.1 header blocks over the limit never get here (the parser answers 431); HTTP/2 ones are measured here,
+  // because nghttp2 treats SETTINGS_MAX_HEADER_LIST_SIZE as advice and lets larger blocks through
+  if (http2 && scan.bytes > rt.maxHeaderSize) return fail(d, 'headers_too_large', rawPath);
   // HTTP/2 with a Host field naming another host than :authority is malformed (RFC 9113 §8.3.1): refuse it rather
   // than let a later hop pick the other one
   if (scan.hostBesideAuthority !== undefined && hostFromHeader(scan.hostBesideAuthority) !== hostFromHeader(host ?? '')) {
