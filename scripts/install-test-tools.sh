@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real peers the tests drive: openssl, curl, NSS tools (pk12util/certutil), nginx, chromium, and gcc +
+# Installs the real peers the tests drive: openssl, curl, NSS tools (pk12util/certutil), nginx, chromium, haproxy,
+# testssl.sh, and gcc +
 # libssl-dev for the benchmark's load generator.
 set -euo pipefail
 need=()
@@ -9,6 +10,9 @@ command -v pk12util >/dev/null || need+=(libnss3-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
 command -v taskset >/dev/null || need+=(util-linux)
+# a real load balancer (fleet tests) and the TLS scanner (hardening: testssl.sh's command is `testssl`)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v testssl >/dev/null || need+=(testssl.sh)
 # the benchmark's C load generator (its smoke test runs in npm test)
 command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
