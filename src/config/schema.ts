@@ -181,10 +181,21 @@ export const UpstreamUrl = shape(
   suggestUpstream,
 ).describe('Upstream origin: http(s)://host:port.');
 
+const Count = (words: string, example: number, min = 1) =>
+  shape(z.number().int().min(min).max(10_000_000), `${words}: a whole number from ${min}, e.g. ${example}`);
+
+export const UpstreamLimits = z
+  .strictObject({
+    connections: Count('connections', 512).default(512).describe('Most requests in flight to this upstream at once (each holds one connection; per worker).'),
+    queue: Count('requests', 2048, 0).default(2048).describe('Requests that may wait for a free connection; more get 503 upstream_busy.'),
+    queueTimeout: Duration.default('10s').describe('Longest wait in the queue; then 503 upstream_busy.'),
+  })
+  .describe('Connection cap and wait queue of one upstream.');
+
 export const Upstream = shape(
   z.union([
     UpstreamUrl,
-    z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional() }).describe('Upstream with TLS settings.'),
+    z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional(), limits: UpstreamLimits.optional() }).describe('Upstream with TLS settings or limits.'),
   ]),
   'an upstream URL such as http://127.0.0.1:3000, or a mapping {url: ..., tls: {...}}',
 ).describe('Where the route sends requests: an http(s):// URL, or {url, tls} for an https upstream with TLS settings.');
@@ -195,6 +206,13 @@ export const RouteTimeouts = z
     read: Duration.default('90s').describe('Time to wait for upstream data (then 504).'),
   })
   .describe('Upstream timeouts.');
+
+/** 1048576, "512k", "10m", "1g" (powers of 1024). Parsed by core/size.ts. */
+export const ByteSize = shape(
+  z.union([z.number().int().min(0), z.string().regex(/^\d+(\.\d+)?\s*([kmg]i?b?)?$/i, 'a size such as 1048576, "512k", "10m" or "1g"')]),
+  'a size in bytes, or with a unit: "512k", "10m", "1g"',
+  (v) => (typeof v === 'string' && /^\d+\s*(kb|mb|gb)$/i.test(v) ? `did you mean "${v.replace(/b$/i, '')}"?` : undefined),
+).describe('A size: bytes, or a number with k, m or g (1024-based).');
 
 /** A route path must already be normalized, or the normalized request path could never match it. */
 function isNormalizedPrefix(p: string): boolean {
@@ -221,6 +239,7 @@ export const Route = shape(z
     deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match answers 403.'),
     websocket: z.boolean().default(true).describe('Allow WebSocket upgrades (authorized before the upgrade).'),
     timeouts: RouteTimeouts.default({ connect: '5s', read: '90s' }),
+    maxBodySize: ByteSize.optional().describe('Largest request body accepted on this route (then 413 body_too_large); streamed, never buffered. Absent: unlimited.'),
     rewriteLocation: z.boolean().default(true).describe('Rewrite upstream Location headers that point at the upstream.'),
   }), 'a route such as {path: /, upstream: "http://127.0.0.1:3000"}')
   .describe('A route: path prefix to upstream, with its access rules.');
@@ -271,9 +290,20 @@ export const ServerTimeouts = z
   .strictObject({
     header: Duration.default('10s').describe('Time a client has to send the request headers.'),
     idle: Duration.default('60s').describe('Keep-alive idle time before the connection is closed.'),
-    handshake: Duration.default('10s').describe('Time a client has to finish the TLS handshake.'),
+    handshake: Duration.default('10s').describe('Time a client has to finish the TLS handshake; then the socket is closed.'),
+    tunnelIdle: Duration.default('1h').describe('A WebSocket (or TCP tunnel) with no byte either way for this long is closed.'),
+    lifetime: Duration.default('1h').describe('A keep-alive connection older than this is closed once idle (HTTP/2: GOAWAY), like nginx keepalive_time.'),
   })
   .describe('Client-side timeouts.');
+
+export const ServerLimits = z
+  .strictObject({
+    connections: Count('connections', 10000).default(10_000).describe('Open connections on this listener (per worker), handshakes included; more are closed at once.'),
+    connectionsPerIp: Count('connections', 100).optional().describe('Open connections from one client address. Absent: no per-address limit.'),
+    http2Streams: Count('streams', 128).default(128).describe('Concurrent HTTP/2 streams per connection (nginx: 128); more are refused with RST_STREAM.'),
+    requestsPerConnection: Count('requests', 1000).default(1000).describe('Requests on one connection before it is closed (HTTP/2: GOAWAY), like nginx keepalive_requests.'),
+  })
+  .describe('Resource limits of one listener. Each applies per worker process.');
 
 export const Server = shape(z
   .strictObject({
@@ -290,7 +320,8 @@ export const Server = shape(z
     maxHeaderSize: shape(z.number().int().min(1024).max(1048576), 'a size in bytes from 1024 to 1048576, e.g. 16384')
       .default(16384)
       .describe('Largest request header block in bytes (then 431).'),
-    timeouts: ServerTimeouts.default({ header: '10s', idle: '60s', handshake: '10s' }),
+    timeouts: ServerTimeouts.default({ header: '10s', idle: '60s', handshake: '10s', tunnelIdle: '1h', lifetime: '1h' }),
+    limits: ServerLimits.default({ connections: 10_000, http2Streams: 128, requestsPerConnection: 1000 }),
     sites: shape(z.array(Site).min(1), 'a list of sites, e.g. [{hosts: [app.example.com], routes: [...]}]')
       .optional()
       .describe('Virtual hosts, picked by Host and SNI; a Host that matches no site gets 403. Give sites or routes.'),

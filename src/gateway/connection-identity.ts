@@ -1,6 +1,7 @@
 // Per-connection client-certificate state: the peer chain, identity and identity headers are worked out once per
-// certificate (cached by its exact DER) and shared by every connection presenting it; only the revocation verdict is
-// redone, and only when the CRLs in force change (a new trust object).
+// certificate and trust generation (cached on the Trust object by the certificate's exact DER) and shared by every
+// connection presenting it. When the trust in force changes (CRLs re-read, CA bundle replaced), the chain is
+// completed and verified again under the new trust, so a CA removed by a reload stops vouching for open connections.
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
@@ -21,6 +22,8 @@ export interface RevocationSource {
   crls: ReadonlyArray<{ nextUpdate: Date | undefined }>;
   /** `chain` followed by its issuers from the CA bundle (parsed once per trust load), up to a self-signed root. */
   completeChain(chain: X509Certificate[]): X509Certificate[];
+  /** Per-certificate facts computed under this trust (owned by it: a new generation starts empty). */
+  peers: Map<string, unknown>;
 }
 
 /** How this listener treats client certificates (from `clientAuth`). */
@@ -56,9 +59,7 @@ export const NO_CLIENT_AUTH: Verdict = {
 /** The verdict for a connection that was asked for a certificate and sent none. */
 const NO_CERTIFICATE: Verdict = NO_CLIENT_AUTH;
 
-const kState = Symbol('certgate.connection');
-
-/** What we know about one client connection, read once and cached on it. */
+/** What we know about one client connection, read once (the connection registry keeps it). */
 export interface ConnectionState {
   /** Client address, IPv4-mapped IPv6 unwrapped ("::ffff:10.0.0.1" becomes "10.0.0.1"). */
   ip: string;
@@ -66,8 +67,15 @@ export interface ConnectionState {
   servername: string | null;
   /** Peer certificate chain, leaf first ([] when none was sent or none was asked for). */
   chain: X509Certificate[];
-  /** Why the TLS layer did not verify the certificate (null when it did). */
+  /** Why the certificate does not verify under the trust and policy last checked (null when it does). */
   tlsReason: ReasonCode | null;
+  /** The presented leaf certificate (null when none was sent). */
+  leaf: X509Certificate | null;
+  /** OpenSSL's own verdict at the handshake (null: verified), a per-connection fact kept as it was. */
+  opensslReason: ReasonCode | null;
+  /** The client-auth policy and trust `tlsReason`, `chain` and `peer` were derived under. */
+  policy: ClientAuthPolicy | null;
+  peerTrust: RevocationSource | null;
   /** Identity of the presented certificate, verified or not (for logs only). */
   presented: ClientIdentity | null;
   trust: RevocationSource | null;
@@ -95,14 +103,12 @@ interface PeerInfo {
   verdictPolicy: ClientAuthPolicy | null;
 }
 
-/** Peer certificates per trust object (a CA/CRL re-read starts afresh), bounded: the oldest entry goes first. */
-const peerCache = new WeakMap<RevocationSource, Map<string, PeerInfo>>();
+/** Peer certificates cached per trust object (bounded: the oldest entry goes first). */
 const PEER_CACHE_MAX = 1_000;
 
 function peerInfo(leaf: X509Certificate, trust: RevocationSource | null): PeerInfo {
   if (trust === null) return computePeer(leaf, null);
-  let byDer = peerCache.get(trust);
-  if (byDer === undefined) peerCache.set(trust, (byDer = new Map()));
+  const byDer = trust.peers as Map<string, PeerInfo>;
   // the exact DER is the key: identity, chain and names are functions of these bytes and the bundle only
   const key = leaf.raw.toString('latin1');
   let info = byDer.get(key);
@@ -127,8 +133,18 @@ function computePeer(leaf: X509Certificate, trust: RevocationSource | null): Pee
   } catch {
     invalid = true;
   }
+  // Every link is checked with the key of the CA that is in the bundle now: at the handshake OpenSSL checked the
+  // chain against the bundle of that moment, and a reload may since have removed or replaced a CA.
+  let anchored = isSelfSigned(chain[chain.length - 1]);
+  for (let i = 0; anchored && i < chain.length - 1; i++) {
+    try {
+      anchored = chain[i].verify(chain[i + 1].publicKey);
+    } catch {
+      anchored = false;
+    }
+  }
   return {
-    chain, anchored: isSelfSigned(chain[chain.length - 1]), depth: belowAnchor(chain), presented, invalid,
+    chain, anchored, depth: belowAnchor(chain), presented, invalid,
     verdict: null, verdictTrust: null, verdictPolicy: null,
   };
 }
@@ -140,12 +156,10 @@ export function unmapIp(ip: string | undefined): string {
 }
 
 /**
- * The state of the connection behind `socket`, cached on `holder` (the socket for HTTP/1.1, the Http2Session for
- * HTTP/2, whose `socket` is a slow proxy). `policy` null: no client certificate was requested.
+ * Reads the state of the connection behind `socket` (the TLS socket, not an HTTP/2 session's slow proxy of it).
+ * `policy` null: no client certificate was requested. The caller keeps the result for the connection's lifetime.
  */
-export function connectionState(holder: object, socket: TLSSocket | Socket, policy: ClientAuthPolicy | null, trust: RevocationSource | null = null): ConnectionState {
-  const cached = (holder as Record<symbol, ConnectionState | undefined>)[kState];
-  if (cached !== undefined) return cached;
+export function readConnection(socket: TLSSocket | Socket, policy: ClientAuthPolicy | null, trust: RevocationSource | null = null): ConnectionState {
   const tlsSocket = (socket as TLSSocket).encrypted ? (socket as TLSSocket) : null;
   const sni = tlsSocket ? (tlsSocket as TLSSocket & { servername?: string | false }).servername : undefined;
   const state: ConnectionState = {
@@ -153,22 +167,34 @@ export function connectionState(holder: object, socket: TLSSocket | Socket, poli
     servername: typeof sni === 'string' && sni !== '' ? sni.toLowerCase() : null,
     chain: [],
     tlsReason: 'no_certificate',
+    leaf: null,
+    opensslReason: 'no_certificate',
+    policy,
+    peerTrust: null,
     presented: null,
     trust: null,
     verdict: null,
     peer: null,
   };
   if (tlsSocket && policy && policy.mode !== 'off') readPeer(tlsSocket, policy, trust, state);
-  (holder as Record<symbol, ConnectionState>)[kState] = state;
   return state;
 }
 
 function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, trust: RevocationSource | null, state: ConnectionState): void {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return;
-  const peer = peerInfo(leaf, trust);
+  state.leaf = leaf;
   // whether OpenSSL verified the certificate is this connection's own fact, never cached
-  let tlsReason: ReasonCode | null = socket.authorized ? null : reasonFromTlsError(String(socket.authorizationError ?? ''), true);
+  state.opensslReason = socket.authorized ? null : reasonFromTlsError(String(socket.authorizationError ?? ''), true);
+  derivePeer(state, trust, policy);
+}
+
+/** Completes and checks the connection's chain under `trust` and `policy` (on the first request and on every change). */
+function derivePeer(state: ConnectionState, trust: RevocationSource | null, policy: ClientAuthPolicy): void {
+  const leaf = state.leaf;
+  if (leaf === null) return;
+  const peer = peerInfo(leaf, trust);
+  let tlsReason = state.opensslReason;
   if (tlsReason === null && !peer.anchored) tlsReason = 'unknown_ca';
   if (tlsReason === null && peer.depth > policy.verifyDepth) tlsReason = 'chain_too_deep';
   if (peer.invalid) tlsReason ??= 'invalid_certificate';
@@ -176,6 +202,8 @@ function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, trust: Revocation
   state.chain = peer.chain;
   state.tlsReason = tlsReason;
   state.peer = peer;
+  state.policy = policy;
+  state.peerTrust = trust;
 }
 
 /** Certificates below the trust anchor: the leaf plus intermediates (the self-issued root is not counted). */
@@ -231,7 +259,9 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
  */
 export function connectionVerdict(state: ConnectionState, trust: RevocationSource, policy: ClientAuthPolicy, now: number): Verdict {
   let verdict = state.verdict;
-  if (verdict === null || state.trust !== trust || now > verdict.validUntil) {
+  if (verdict === null || state.trust !== trust || state.policy !== policy || now > verdict.validUntil) {
+    // a new trust generation or policy: the chain is completed and verified again from the bundle in force now
+    if (state.leaf !== null && (state.peerTrust !== trust || state.policy !== policy)) derivePeer(state, trust, policy);
     const peer = state.peer;
     if (peer !== null && state.tlsReason === null) {
       // A verdict depends only on the certificate, the trust, the policy and the time: share it between the

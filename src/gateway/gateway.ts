@@ -4,6 +4,7 @@ import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics, MetricsServer } from '../observability/metrics.ts';
 import { startMetricsServer } from '../observability/metrics.ts';
+import { GatewayError } from '../core/errors.ts';
 import { UpstreamPools } from './upstream-pool.ts';
 import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
@@ -50,7 +51,7 @@ function crlFilesOf(config: GatewayConfig): string[] {
 
 export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): Gateway {
   const { logger, metrics } = deps;
-  const pools = new UpstreamPools();
+  const pools = new UpstreamPools(metrics);
   let config = initialConfig;
   let listeners = new Map<string, Listener>();
   let bound = new Map<string, BoundAddress>();
@@ -101,7 +102,13 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   const startMetrics = async (cfg: GatewayConfig): Promise<void> => {
     if (!cfg.metrics) return;
     const { host, port } = splitListen(cfg.metrics.listen);
-    metricsServer = await startMetricsServer(metrics.registry, host, port);
+    try {
+      metricsServer = await startMetricsServer(metrics.registry, host, port);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${cfg.metrics.listen}: ${code ?? (err as Error).message}`,
+        { hint: code === 'EADDRINUSE' ? 'another process uses that port; pick another metrics.listen' : undefined, cause: err });
+    }
     logger.info({ event: 'metrics.listening', address: `${metricsServer.address.address}:${metricsServer.address.port}` }, 'metrics endpoint listening');
   };
 
@@ -191,9 +198,12 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         const rt = l.runtime;
         if (!rt.trust) continue;
         try {
-          rt.trust = loadClientTrust(rt.config as ServerConfig);
+          const trust = loadClientTrust(rt.config as ServerConfig);
+          if (trust === null) continue;
           l.rotateTicketKeys();
-          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: rt.trust?.generation }, 'CA and CRL files re-read');
+          // every open connection's work (requests, WebSockets) is re-checked under the new trust
+          l.setTrust(trust);
+          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation }, 'CA and CRL files re-read');
         } catch (err) {
           logger.error({ event: 'trust.reload_failed', listen: rt.listen, err }, 'CA/CRL files could not be re-read; the previous ones stay in force');
         }

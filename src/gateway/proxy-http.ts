@@ -2,8 +2,9 @@
 // streaming both bodies with backpressure, and maps upstream failures to 502/504.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Upstream } from './upstream-pool.ts';
+import type { Upstream, GatePass, GateRefusal } from './upstream-pool.ts';
 import { filterResponseHeaders } from './headers.ts';
 import type { ResponseHeaderOptions } from './headers.ts';
 import type { ReasonCode } from './reasons.ts';
@@ -22,11 +23,35 @@ export interface ProxyJob {
   headers: string[];
   hasBody: boolean;
   readTimeoutMs: number;
+  /** Largest request body (bytes) the route accepts; undefined: unlimited. The body is counted as it streams. */
+  maxBodySize: number | undefined;
+  /**
+   * Dispatch after the current I/O batch (HTTP/2): a stream a client opens and resets in the same read (rapid
+   * reset) is then gone before it costs an upstream connection.
+   */
+  defer: boolean;
   response: ResponseHeaderOptions;
   /** Answers with the gateway's error page (only called before any response byte was sent). */
   fail(reason: ReasonCode, err: unknown): void;
   /** Called once the response is complete or abandoned; `bytes` counts body bytes sent. */
   done(status: number, bytes: number, upstreamError: unknown): void;
+  /** A limit stopped the request before or while it reached the upstream (counted by the caller). */
+  limit(which: GateRefusal | 'body_size'): void;
+}
+
+/** Thrown inside the request body stream when it grows past `maxBodySize`. */
+class BodyTooLarge extends Error {
+  code = 'CG_BODY_TOO_LARGE';
+}
+
+/** The client's body, counted as undici reads it; throws BodyTooLarge past `max` bytes. */
+async function* limitedBody(body: AsyncIterable<Buffer>, max: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of body) {
+    seen += chunk.length;
+    if (seen > max) throw new BodyTooLarge(`request body over ${max} bytes`);
+    yield chunk;
+  }
 }
 
 /** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
@@ -37,6 +62,8 @@ export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
     return { reason: 'upstream_unreachable', kind: code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'unreachable' };
   }
+  if (code === 'CG_UPSTREAM_BUSY') return { reason: 'upstream_busy', kind: 'busy' };
+  if (code === 'CG_BODY_TOO_LARGE') return { reason: 'body_too_large', kind: 'body_too_large' };
   if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('UNABLE_TO')) {
     return { reason: 'upstream_unreachable', kind: 'tls' };
   }
@@ -52,6 +79,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   bytes = 0;
   finished = false;
   clientGone = false;
+  /** Set while the request holds (or waits for) a place at the upstream gate. */
+  pass: GatePass | null = null;
+  /** Set when a trust change refused the certificate this request was authorized with. */
+  cutReason: ReasonCode | undefined;
 
   constructor(job: ProxyJob) {
     this.job = job;
@@ -94,12 +125,13 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const res = this.job.res;
+    if ((err as { code?: string }).code === 'CG_BODY_TOO_LARGE') this.job.limit('body_size');
     if (this.clientGone) {
       this.finish(err);
       return;
     }
     if (!res.headersSent) {
-      this.job.fail(reasonForUpstreamError(err).reason, err);
+      this.job.fail(this.cutReason ?? reasonForUpstreamError(err).reason, err);
       this.finish(err, true);
       return;
     }
@@ -111,32 +143,67 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onClientClose = (): void => {
     if (this.finished) return;
     this.clientGone = true;
-    this.abort?.(new Error('client went away'));
+    if (this.abort) this.abort(new Error('client went away'));
+    else if (!this.dispatched) this.finish(null); // left while waiting at the gate, or before a deferred dispatch
   };
+
+  dispatched = false;
 
   finish(err: Error | null, failed = false): void {
     if (this.finished) return;
     this.finished = true;
+    this.pass?.release();
+    this.pass = null;
     this.job.res.off('close', this.onClientClose);
-    if (!failed) this.job.done(this.status, this.bytes, err);
+    if (!failed) this.job.done(this.status || (this.clientGone ? 499 : 0), this.bytes, err);
   }
+
+  /** Hands the request to undici (once admitted by the gate). */
+  dispatch = (): void => {
+    if (this.finished || this.clientGone) {
+      this.finish(null);
+      return;
+    }
+    this.dispatched = true;
+    const job = this.job;
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (job.hasBody) body = job.maxBodySize === undefined ? (job.req as IncomingMessage) : Readable.from(limitedBody(job.req as AsyncIterable<Buffer>, job.maxBodySize), { objectMode: false });
+    const opts: Dispatcher.DispatchOptions = {
+      path: job.path,
+      method: job.method as Dispatcher.HttpMethod,
+      headers: job.headers,
+      body,
+      headersTimeout: job.readTimeoutMs,
+      bodyTimeout: job.readTimeoutMs,
+    };
+    try {
+      job.upstream.pool.dispatch(opts, this);
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  };
 }
 
-/** Sends `job` upstream. All outcomes end in `job.done` (or `job.fail`, which reports on its own). */
-export function proxyHttp(job: ProxyJob): void {
+/**
+ * Sends `job` upstream once the upstream's gate admits it. All outcomes end in `job.done` (or `job.fail`, which
+ * reports on its own); the gate place is given back on every path. Returns a function that aborts the request
+ * (a trust change refused the certificate it was authorized with).
+ */
+export function proxyHttp(job: ProxyJob): (reason: ReasonCode) => void {
   const handler = new ProxyHandler(job);
   job.res.on('close', handler.onClientClose);
-  const opts: Dispatcher.DispatchOptions = {
-    path: job.path,
-    method: job.method as Dispatcher.HttpMethod,
-    headers: job.headers,
-    body: job.hasBody ? (job.req as IncomingMessage) : null,
-    headersTimeout: job.readTimeoutMs,
-    bodyTimeout: job.readTimeoutMs,
+  handler.pass = job.upstream.gate.enter(
+    () => (job.defer ? setImmediate(handler.dispatch) : handler.dispatch()),
+    (why) => {
+      job.limit(why);
+      handler.onError(Object.assign(new Error(why === 'upstream_queue_full' ? 'upstream queue full' : 'waited too long for an upstream connection'), { code: 'CG_UPSTREAM_BUSY' }));
+    },
+  );
+  return (reason: ReasonCode) => {
+    if (handler.finished) return;
+    handler.cutReason = reason;
+    const err = Object.assign(new Error(`closed by a trust change: ${reason}`), { code: 'CG_TRUST_CUT' });
+    if (handler.abort) handler.abort(err);
+    else handler.onError(err);
   };
-  try {
-    job.upstream.pool.dispatch(opts, handler);
-  } catch (err) {
-    handler.onError(err as Error);
-  }
 }

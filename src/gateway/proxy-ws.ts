@@ -7,10 +7,10 @@ import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { decide, record, answerError, handleRequest } from './request-handler.ts';
+import { decide, record, answerError, handleRequest, connectionOf, stateOf } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
-import { connectionState } from './connection-identity.ts';
 import type { ListenerRuntime } from './runtime.ts';
+import type { ClientConnection } from './connection-registry.ts';
 import type { ReasonCode } from './reasons.ts';
 import { reasonForUpstreamError } from './proxy-http.ts';
 
@@ -30,7 +30,8 @@ function refuse(deps: HandlerDeps, rt: ListenerRuntime, req: IncomingMessage, so
 export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const start = performance.now();
   socket.on('error', () => socket.destroy());
-  const state = connectionState(req.socket, req.socket, rt.clientAuth, rt.trust);
+  const conn = connectionOf(deps, req);
+  const state = stateOf(rt, conn, req);
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     // Not a WebSocket (e.g. "Upgrade: h2c"): answer it as the ordinary request it also is, then close.
     const res = new ServerResponse(req);
@@ -46,7 +47,7 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
     refuse(deps, rt, req, socket, d, d.reason ?? 'internal_error', start);
     return;
   }
-  tunnel(rt, deps, req, socket, head, d, start);
+  tunnel(rt, deps, req, socket, head, d, start, conn);
 }
 
 function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): string | undefined {
@@ -72,7 +73,7 @@ function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): st
   return head + '\r\n';
 }
 
-function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, client: Duplex, head: Buffer, d: Decision, start: number): void {
+function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, client: Duplex, head: Buffer, d: Decision, start: number, conn: ClientConnection | undefined): void {
   const target = d.target!;
   const up = target.upstream;
   const headText = requestHead(rt, req, d);
@@ -142,7 +143,19 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   upstream.on('close', () => {
     if (status === 0) failEarly(Object.assign(new Error('upstream closed before answering'), { code: 'UND_ERR_SOCKET' }));
   });
+  // A tunnel carries no requests to re-check, so it is registered with the connection: a trust change that refuses
+  // its certificate closes it. And a tunnel with no byte either way for tunnelIdle is closed (the client socket's
+  // timer sees both directions: reads from the client and writes of what the upstream sent).
+  const unbind = conn !== undefined && d.route !== undefined && !d.route.config.public && d.verdict.identity !== null
+    ? deps.registry.bind(conn, { route: d.route, kind: 'websocket', close: () => { client.destroy(); upstream.destroy(); } })
+    : undefined;
+  (client as Socket).setTimeout(rt.tunnelIdleMs, () => {
+    deps.registry.hit('tunnel_idle', d.state.ip);
+    client.destroy();
+    upstream.destroy();
+  });
   client.on('close', () => {
+    unbind?.();
     upstream.destroy();
     if (open) deps.metrics.websockets.dec();
     open = false;

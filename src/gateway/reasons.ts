@@ -85,6 +85,10 @@ export const REASONS = {
     status: 431,
     text: 'The request headers are too large. Clearing the cookies of this site may help.',
   },
+  body_too_large: {
+    status: 413,
+    text: 'The request body is larger than this page accepts.',
+  },
   // --- the upstream application
   upstream_unreachable: {
     status: 502,
@@ -93,6 +97,10 @@ export const REASONS = {
   upstream_error: {
     status: 502,
     text: 'The application behind this gateway sent an invalid answer. Try again later.',
+  },
+  upstream_busy: {
+    status: 503,
+    text: 'The application behind this gateway is busy right now. Try again in a moment.',
   },
   upstream_timeout: {
     status: 504,

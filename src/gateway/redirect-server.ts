@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scanRequestHeaders } from './headers.ts';
 import { answerError, record } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
-import { connectionState, NO_CLIENT_AUTH } from './connection-identity.ts';
+import { readConnection, NO_CLIENT_AUTH } from './connection-identity.ts';
 import type { ListenerRuntime } from './runtime.ts';
 
 // A host name or address, optionally with a port: nothing that could bend the Location elsewhere.
@@ -23,7 +23,7 @@ export function redirectLocation(host: string | undefined, url: string, httpsPor
 export function handleRedirect(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, res: ServerResponse): void {
   const start = performance.now();
   const scan = scanRequestHeaders(req.rawHeaders);
-  const state = connectionState(req.socket, req.socket, null);
+  const state = readConnection(req.socket, null);
   const url = req.url ?? '';
   const q = url.indexOf('?');
   const d: Decision = {

@@ -11,10 +11,12 @@ import { scanRequestHeaders, locationRewriter } from './headers.ts';
 import type { RequestHeaderScan } from './headers.ts';
 import { normalizePath } from './path.ts';
 import { selectSite, matchRoute, hostFromHeader } from './route-match.ts';
+import type { CompiledRoute } from './route-match.ts';
 import { authorize } from './policy.ts';
 import type { ReasonCode } from './reasons.ts';
-import { connectionState, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
+import { readConnection, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
 import type { ConnectionState, Verdict } from './connection-identity.ts';
+import type { ConnectionRegistry, ClientConnection } from './connection-registry.ts';
 import { proxyHttp, reasonForUpstreamError } from './proxy-http.ts';
 import type { ClientRequest, ClientResponse } from './proxy-http.ts';
 import type { ListenerRuntime, RouteTarget } from './runtime.ts';
@@ -23,6 +25,8 @@ export interface HandlerDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   accessLog: boolean;
+  /** The registry of the listener the request arrived on (per-listener deps inherit the rest from the gateway's). */
+  registry: ConnectionRegistry;
 }
 
 /** The outcome of the decision steps (everything before proxying), shared with the WebSocket path. */
@@ -38,18 +42,27 @@ export interface Decision {
   reason: ReasonCode | null;
   target: RouteTarget | null;
   routePath: string | undefined;
+  /** The matched route (for re-authorizing open work when trust changes). */
+  route?: CompiledRoute;
 }
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
-/** Reads the connection state of a request: the socket for HTTP/1.1, the session for HTTP/2. */
-export function stateOf(rt: ListenerRuntime, req: ClientRequest): ConnectionState {
+/** The registry entry of a request's connection: the socket for HTTP/1.1, the session for HTTP/2. */
+export function connectionOf(deps: HandlerDeps, req: ClientRequest): ClientConnection | undefined {
   const stream = (req as Http2ServerRequest).stream;
-  if (stream !== undefined) {
-    const session = stream.session!;
-    return connectionState(session, session.socket as TLSSocket, rt.clientAuth, rt.trust);
-  }
-  return connectionState(req.socket, req.socket, rt.clientAuth, rt.trust);
+  return deps.registry.of(stream !== undefined ? stream.session! : req.socket);
+}
+
+/** Reads the connection state of a request once per connection (kept in the registry entry). */
+export function stateOf(rt: ListenerRuntime, conn: ClientConnection | undefined, req: ClientRequest): ConnectionState {
+  if (conn?.state) return conn.state;
+  const stream = (req as Http2ServerRequest).stream;
+  // an HTTP/2 session's `socket` is a slow proxy: read the TLS socket once, here
+  const socket = stream !== undefined ? (stream.session!.socket as TLSSocket) : req.socket;
+  const state = readConnection(socket, rt.clientAuth, rt.trust);
+  if (conn) conn.state = state;
+  return state;
 }
 
 /** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
@@ -91,6 +104,7 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   if (route === undefined) return fail(d, 'no_route', norm.path);
   const config = route.config;
   d.routePath = config.path;
+  d.route = route;
   // 5. The certificate, checked against the CRLs in force now (cached per connection per trust generation).
   if (rt.clientAuth !== null && rt.trust !== null) d.verdict = connectionVerdict(state, rt.trust, rt.clientAuth, now);
   // 6. Authorization: only a verified, unrevoked identity is ever looked at.
@@ -107,12 +121,10 @@ function fail(d: Decision, reason: ReasonCode, path: string): Decision {
   return d;
 }
 
-// Header lists of the error pages, built once per runtime and reason (writeHead does not modify them).
-const ERROR_HEADERS = new WeakMap<ListenerRuntime, Map<string, readonly string[]>>();
-
+// Header lists of the error pages, built once per runtime and reason (writeHead does not modify them); the cache
+// lives on the runtime and goes with it on reload.
 function errorHeaders(rt: ListenerRuntime, reason: ReasonCode, close: boolean): readonly string[] {
-  let byReason = ERROR_HEADERS.get(rt);
-  if (!byReason) ERROR_HEADERS.set(rt, (byReason = new Map()));
+  const byReason = rt.errorHeaders;
   const key = close ? reason + ':close' : reason;
   let headers = byReason.get(key);
   if (!headers) {
@@ -129,8 +141,9 @@ export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientRe
     (res as ServerResponse).destroy();
     return page.status;
   }
-  // a malformed HTTP/1.1 request may have left the stream in an unknown state: do not reuse the connection
-  const close = page.status === 400 && req.httpVersionMajor === 1;
+  // a malformed HTTP/1.1 request may have left the stream in an unknown state, and a refused body is still on its
+  // way: do not reuse the connection
+  const close = (page.status === 400 || page.status === 413) && req.httpVersionMajor === 1;
   (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
   (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
   return page.status;
@@ -179,13 +192,23 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
 /** Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). */
 export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
   const start = performance.now();
-  const state = stateOf(rt, req);
+  const conn = connectionOf(deps, req);
+  const state = stateOf(rt, conn, req);
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1', req.httpVersionMajor === 2);
   if (d.reason !== null || d.target === null) {
     answerError(deps, rt, req, res, d, d.reason ?? 'internal_error', start);
     return;
   }
   const target = d.target;
+  // a declared body over the route's limit is refused before anything reaches the upstream
+  if (target.maxBodySize !== undefined && d.scan.hasBody) {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > target.maxBodySize) {
+      deps.registry.hit('body_size', state.ip);
+      answerError(deps, rt, req, res, d, 'body_too_large', start);
+      return;
+    }
+  }
   const host = d.host ?? '';
   const headers = d.scan.forward;
   headers.push(
@@ -197,7 +220,10 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
   );
   const identity = d.verdict.headers;
   for (let i = 0; i < identity.length; i++) headers.push(identity[i]);
-  proxyHttp({
+  const route = d.route!;
+  // work that rests on a verified identity is registered, so a trust change can cut it (public routes need none)
+  let unbind: (() => void) | undefined;
+  const cut = proxyHttp({
     req,
     res,
     upstream: target.upstream,
@@ -206,24 +232,34 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     headers,
     hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
     readTimeoutMs: target.readTimeoutMs,
+    maxBodySize: target.maxBodySize,
+    defer: req.httpVersionMajor === 2,
     response: {
       owned: rt.security.owned,
       extra: rt.security.flat,
       rewriteLocation: target.rewriteLocation ? locationRewriter(target.upstream.origin, `${rt.scheme}://${host}`, host) : undefined,
     },
+    limit(which) {
+      deps.registry.hit(which, state.ip);
+    },
     fail(reason, err) {
+      unbind?.();
       const { kind } = reasonForUpstreamError(err);
       deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
       deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
       answerError(deps, rt, req, res, d, reason, start);
     },
     done(status, bytes, err) {
+      unbind?.();
       if (err) {
         deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind: 'aborted', err: errMessage(err), path: d.path }, 'response cut short');
       }
       record(deps, rt, req, d, status, bytes, start);
     },
   });
+  if (conn !== undefined && !route.config.public && d.verdict.identity !== null) {
+    unbind = deps.registry.bind(conn, { route, kind: 'request', close: cut });
+  }
 }
 
 function errMessage(err: unknown): string {

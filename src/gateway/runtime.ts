@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.ts';
 import { parseDuration } from '../core/duration.ts';
+import { parseSize } from '../core/size.ts';
 import type { RouteConfig, ServerConfig, SiteConfig } from '../config/schema.ts';
 import { compileServer } from './route-match.ts';
 import type { CompiledServer } from './route-match.ts';
@@ -16,6 +17,7 @@ import { buildTlsMaterial } from './tls-context.ts';
 import type { TlsMaterial } from './tls-context.ts';
 import type { UpstreamPools, Upstream } from './upstream-pool.ts';
 import type { ClientAuthPolicy } from './connection-identity.ts';
+import type { ConnectionLimits } from './connection-registry.ts';
 
 /** What a matched route needs at request time. */
 export interface RouteTarget {
@@ -23,6 +25,8 @@ export interface RouteTarget {
   readTimeoutMs: number;
   websocket: boolean;
   rewriteLocation: boolean;
+  /** Bytes; undefined: unlimited. */
+  maxBodySize: number | undefined;
 }
 
 export interface ListenerRuntime {
@@ -47,6 +51,12 @@ export interface ListenerRuntime {
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  tunnelIdleMs: number;
+  /** What the listener's connection registry enforces (read each time, so a reload changes it in place). */
+  limits: ConnectionLimits;
+  http2Streams: number;
+  /** Error-page header lists by reason, filled on first use (request-handler.ts); dropped with the runtime. */
+  errorHeaders: Map<string, readonly string[]>;
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -101,6 +111,7 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
         readTimeoutMs: ms(route.timeouts.read, 'timeouts.read'),
         websocket: route.websocket,
         rewriteLocation: route.rewriteLocation,
+        maxBodySize: route.maxBodySize === undefined ? undefined : parseSize(route.maxBodySize),
       });
     }
   }
@@ -123,5 +134,17 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
     headerTimeoutMs: ms(config.timeouts.header, 'timeouts.header'),
     idleTimeoutMs: ms(config.timeouts.idle, 'timeouts.idle'),
     handshakeTimeoutMs: ms(config.timeouts.handshake, 'timeouts.handshake'),
+    tunnelIdleMs: ms(config.timeouts.tunnelIdle, 'timeouts.tunnelIdle'),
+    limits: {
+      connections: config.limits.connections,
+      connectionsPerIp: config.limits.connectionsPerIp,
+      handshakeMs: ms(config.timeouts.handshake, 'timeouts.handshake'),
+      lifetimeMs: ms(config.timeouts.lifetime, 'timeouts.lifetime'),
+      requestsPerConnection: config.limits.requestsPerConnection,
+      // a browser cancels a few streams when a page changes; hundreds in seconds is the rapid-reset attack
+      resetsPer10s: Math.max(200, 2 * config.limits.http2Streams),
+    },
+    http2Streams: config.limits.http2Streams,
+    errorHeaders: new Map(),
   };
 }

@@ -1,14 +1,14 @@
-// One listener: a TLS server speaking h2 and HTTP/1.1 by ALPN (or a plain HTTP/1.1 server), its timeouts and limits,
-// connection tracking for graceful drain, and hot swapping of its compiled runtime on reload.
+// One listener: the acceptor (its bound socket), the registry of its open connections, and the HTTP protocol
+// handler in force (a TLS server speaking h2 and HTTP/1.1 by ALPN, or a plain HTTP/1.1 server). Reloads swap the
+// runtime in place, or put a new handler in force when what the listener speaks changes.
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket, SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { GatewayError } from '../core/errors.ts';
-import { handleRequest } from './request-handler.ts';
+import { handleRequest, connectionOf } from './request-handler.ts';
 import type { HandlerDeps } from './request-handler.ts';
 import { handleUpgrade } from './proxy-ws.ts';
 import { handleRedirect } from './redirect-server.ts';
@@ -16,24 +16,40 @@ import { contextForServername, rotateTicketKeys } from './tls-context.ts';
 import { reasonFromTlsError, REASONS } from './reasons.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { ListenerRuntime } from './runtime.ts';
-import { unmapIp } from './connection-identity.ts';
-
-/** In-flight request count per connection (HTTP/1.1 socket or HTTP/2 session). */
-const kActive = Symbol('certgate.active');
-type Tracked = (Socket | ServerHttp2Session) & { [kActive]?: number };
+import type { Trust } from './trust.ts';
+import { connectionVerdict, unmapIp } from './connection-identity.ts';
+import { authorize } from './policy.ts';
+import { createAcceptor } from './acceptor.ts';
+import { ConnectionRegistry } from './connection-registry.ts';
+import type { ClientConnection } from './connection-registry.ts';
 
 export interface Listener {
   /** The runtime in force; reload swaps it with `swap`. */
   readonly runtime: ListenerRuntime;
-  readonly server: Http2SecureServer | HttpServer;
+  readonly registry: ConnectionRegistry;
   /** Resolves when listening; rejects with CG_GATEWAY_LISTEN. */
   start(): Promise<{ host: string; port: number }>;
-  /** Puts a new runtime (same listen address) in force; TLS material too. Open connections keep their state. */
+  /**
+   * Puts a new runtime (same listen address) in force. Same protocol: swapped in place, open connections keep their
+   * state. Plain <-> TLS: a new handler takes new connections; open ones finish on the old handler and close when idle.
+   */
   swap(next: ListenerRuntime): void;
+  /** New trust (CA bundle and CRLs) for every handler of the listener, then a re-check of every open connection. */
+  setTrust(trust: Trust): void;
+  /** Re-checks the work on open connections (requests, WebSockets) against the trust in force now. */
+  recheck(): void;
   /** New ticket keys for every context (call when CRLs change). */
   rotateTicketKeys(): void;
   /** Stops accepting, lets in-flight requests finish, closes idle connections; forces the rest after `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
+}
+
+/** One protocol handler: a server object that never listens itself; the acceptor hands it sockets. */
+interface Handler {
+  tls: boolean;
+  server: Http2SecureServer | HttpServer;
+  /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
+  rt: ListenerRuntime;
 }
 
 function tlsClientReason(err: NodeJS.ErrnoException, socket: TLSSocket): ReasonCode | 'handshake' {
@@ -55,142 +71,244 @@ function clientErrorResponse(rt: ListenerRuntime, err: NodeJS.ErrnoException): {
   return { reason, bytes: head + '\r\n' + page.body.toString('utf8') };
 }
 
-export function createListener(initial: ListenerRuntime, deps: HandlerDeps): Listener {
-  let rt = initial;
-  let draining = false;
-  const sockets = new Set<Tracked>();
-  const sessions = new Set<Tracked>();
+/** How long a socket that got its error page may take to read it before it is destroyed. */
+const ERROR_PAGE_GRACE_MS = 2_000;
 
-  const onRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-    const holder: Tracked = (req as Http2ServerRequest).stream ? ((req as Http2ServerRequest).stream.session as Tracked) : (req.socket as Tracked);
-    holder[kActive] = (holder[kActive] ?? 0) + 1;
-    if (draining && !(req as Http2ServerRequest).stream) (res as ServerResponse).shouldKeepAlive = false;
-    res.once('close', () => {
-      holder[kActive]!--;
-      if (draining && holder[kActive] === 0) closeConnection(holder);
-    });
+export function createListener(initial: ListenerRuntime, shared: HandlerDeps | Omit<HandlerDeps, 'registry'>): Listener {
+  let draining = false;
+  const handlers = new Set<Handler>();
+  const registry = new ConnectionRegistry({
+    listen: initial.listen,
+    limits: () => current.rt.limits,
+    logger: shared.logger,
+    metrics: shared.metrics,
+    retire: (conn) => retire(conn),
+  });
+  // per-listener deps: the registry here, accessLog and the rest read through to the gateway's shared object
+  const deps = Object.create(shared, { registry: { value: registry } }) as HandlerDeps;
+  const handlerOf = (conn: ClientConnection): Handler => (conn.handler as Handler | null) ?? current;
+
+  /** Closes a connection once idle: HTTP/2 gets GOAWAY (open streams finish), HTTP/1.1 ends after its response. */
+  const retire = (conn: ClientConnection): void => {
+    conn.retiring = true;
+    if (conn.session) conn.session.close();
+    else if (conn.active === 0) conn.socket.end();
+  };
+
+  const onRequest = (handler: Handler) => (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    const rt = handler.rt;
+    const conn = connectionOf(deps, req);
+    const h2stream = (req as Http2ServerRequest).stream;
+    if (conn !== undefined) {
+      conn.active++;
+      conn.requests++;
+      if (h2stream !== undefined && conn.requests >= rt.limits.requestsPerConnection && !conn.retiring) {
+        registry.hit('requests_per_connection', conn.ip);
+        retire(conn); // GOAWAY: this stream and those before it finish
+      }
+      if ((draining || conn.retiring) && h2stream === undefined) (res as ServerResponse).shouldKeepAlive = false;
+      res.once('close', () => {
+        conn.active--;
+        // a stream closed before its response was complete was cancelled: many in a short time is rapid reset
+        if (h2stream !== undefined && !res.writableEnded && conn.session && registry.noteReset(conn, Date.now())) {
+          registry.hit('http2_rapid_reset', conn.ip);
+          shared.logger.warn({ event: 'http2.rapid_reset', ip: conn.ip, listen: rt.listen }, 'HTTP/2 session ended: too many cancelled streams');
+          const session = conn.session;
+          conn.session = null;
+          session.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM);
+          setTimeout(() => session.destroy(), 100).unref();
+          return;
+        }
+        if ((draining || conn.retiring) && conn.active === 0) {
+          if (conn.session) conn.session.close();
+          else conn.socket.end();
+        }
+      });
+    }
     if (rt.redirectPort !== undefined && !rt.tls) handleRedirect(rt, deps, req as IncomingMessage, res as ServerResponse);
     else handleRequest(rt, deps, req, res);
   };
 
-  const closeConnection = (c: Tracked) => {
-    if ('goaway' in c) (c as ServerHttp2Session).close();
-    else (c as Socket).end();
+  const wireHttp1 = (handler: Handler) => {
+    const server = handler.server;
+    server.on('request', onRequest(handler));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const rt = handler.rt;
+      if (rt.redirectPort !== undefined && !rt.tls) {
+        socket.destroy();
+        return;
+      }
+      handleUpgrade(rt, deps, req, socket, head);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Only HTTP parse errors get a page. Anything else (a TLS handshake that timed out or failed, a reset) comes
+      // from a socket that may never finish an `end()`: destroy it, or its descriptor stays in CLOSE-WAIT for good.
+      const httpLevel = err.code !== undefined && (err.code.startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT');
+      if (!httpLevel || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const rt = handler.rt;
+      const { reason, bytes } = clientErrorResponse(rt, err);
+      shared.metrics.requests.inc(String(REASONS[reason].status), reason);
+      shared.logger.info({ event: 'http.client_error', reason, code: err.code, ip: unmapIp((socket as Socket).remoteAddress), listen: rt.listen }, 'malformed request refused');
+      // a client that does not read its page must not hold the socket: destroy it after a short grace
+      const timer = setTimeout(() => socket.destroy(), ERROR_PAGE_GRACE_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+      socket.end(bytes, () => socket.destroy());
+    });
+    applyHttp1Limits(server, handler.rt);
+    // Node starts checking header and request timeouts when a server emits 'listening'. These servers never listen
+    // (the acceptor owns the socket), so the event is emitted here to start that check.
+    server.emit('listening');
   };
 
-  let server: Http2SecureServer | HttpServer;
-  if (rt.tls) {
+  const makeHandler = (rt: ListenerRuntime): Handler => {
+    if (!rt.tls) {
+      // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
+      const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
+      const handler: Handler = { tls: false, server: plain, rt };
+      wireHttp1(handler);
+      return handler;
+    }
     const material = rt.tlsMaterial!;
+    const handler = { tls: true, rt } as Handler;
     const tlsServer = createSecureServer({
       ...material.base,
       requestCert: material.requestCert,
       rejectUnauthorized: material.rejectUnauthorized,
       allowHTTP1: true,
-      // TCP_NODELAY on every accepted socket, before the handshake. node:https does this for its sockets, but the
-      // h2 server's HTTP/1.1 fallback does not: a small response then waits for the client's delayed ACK (~40 ms
-      // per new connection). nginx sets tcp_nodelay as well.
-      noDelay: true,
       // ALPN chosen per connection so a reload can turn h2 on or off
       ALPNCallback: ({ protocols }: { protocols: string[] }) =>
-        rt.config.http2 && protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined,
+        handler.rt.config.http2 && protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined,
       SNICallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) =>
-        cb(null, rt.tlsMaterial ? contextForServername(rt.tlsMaterial, servername) : undefined),
-      handshakeTimeout: rt.handshakeTimeoutMs,
-      settings: { maxHeaderListSize: rt.maxHeaderSize, enablePush: false },
+        cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined),
+      settings: http2Settings(rt),
       maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+      // nghttp2's own rapid-reset guard (RST_STREAM frames per second after a burst), behind the per-connection
+      // count of cancelled streams in onRequest, which ends the session with GOAWAY first
+      streamResetBurst: 1000,
+      streamResetRate: 100,
     } as Parameters<typeof createSecureServer>[0]);
+    handler.server = tlsServer;
     tlsServer.on('session', (session: ServerHttp2Session) => {
-      sessions.add(session as Tracked);
-      deps.metrics.connections.inc({ protocol: 'h2' });
-      session.setTimeout(rt.idleTimeoutMs, () => {
-        if (!(session as Tracked)[kActive]) session.close();
-      });
-      session.once('close', () => {
-        sessions.delete(session as Tracked);
-        deps.metrics.connections.dec({ protocol: 'h2' });
+      const conn = registry.attachSession(session);
+      if (conn) conn.handler = handler;
+      session.setTimeout(handler.rt.idleTimeoutMs, () => {
+        if (!conn || conn.active === 0) session.close();
       });
       session.on('error', () => undefined);
     });
     tlsServer.on('secureConnection', (socket: TLSSocket) => {
-      if (socket.alpnProtocol === 'h2') return;
-      sockets.add(socket as Tracked);
-      deps.metrics.connections.inc({ protocol: 'h1' });
-      socket.once('close', () => {
-        sockets.delete(socket as Tracked);
-        deps.metrics.connections.dec({ protocol: 'h1' });
-      });
+      const conn = registry.established(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'h1');
+      if (conn) conn.handler = handler;
     });
     tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       const reason = tlsClientReason(err, socket);
-      deps.metrics.handshakeFailures.inc({ reason });
-      deps.logger.info({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: rt.listen }, err.message);
+      shared.metrics.handshakeFailures.inc({ reason });
+      const routine = err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+      shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
     });
-    server = tlsServer;
-  } else {
-    // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
-    const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false, noDelay: true });
-    plain.on('connection', (socket: Socket) => {
-      sockets.add(socket as Tracked);
-      deps.metrics.connections.inc({ protocol: 'plain' });
-      socket.once('close', () => {
-        sockets.delete(socket as Tracked);
-        deps.metrics.connections.dec({ protocol: 'plain' });
-      });
-    });
-    server = plain;
-  }
-  applyHttp1Limits(server, rt);
-  server.on('request', onRequest);
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (rt.redirectPort !== undefined && !rt.tls) {
-      socket.destroy();
-      return;
+    wireHttp1(handler);
+    return handler;
+  };
+
+  let current = makeHandler(initial);
+  handlers.add(current);
+
+  const acceptor = createAcceptor(
+    (raw) => {
+      if (draining) {
+        raw.destroy();
+        return;
+      }
+      const handler = current;
+      const conn = registry.admit(raw, handler.tls);
+      if (conn === null) return;
+      conn.handler = handler;
+      raw.on('error', () => raw.destroy());
+      handler.server.emit('connection', raw);
+    },
+    (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),
+  );
+
+  /** A handler no longer in force: its open connections close when idle, then it is dropped. */
+  const retireHandler = (handler: Handler) => {
+    for (const conn of registry.connections()) if (handlerOf(conn) === handler) retire(conn);
+    const dropIfEmpty = () => {
+      for (const conn of registry.connections()) if (handlerOf(conn) === handler) return false;
+      handlers.delete(handler);
+      handler.server.close(() => undefined);
+      return true;
+    };
+    if (dropIfEmpty()) return;
+    const timer = setInterval(() => {
+      if (dropIfEmpty()) clearInterval(timer);
+    }, 1_000);
+    timer.unref();
+  };
+
+  const recheck = () => {
+    const now = Date.now();
+    for (const conn of registry.connections()) {
+      if (conn.work === null || conn.work.size === 0 || conn.state === null) continue;
+      const rt = handlerOf(conn).rt;
+      if (rt.clientAuth === null || rt.trust === null) continue;
+      const verdict = connectionVerdict(conn.state, rt.trust, rt.clientAuth, now);
+      for (const work of [...conn.work]) {
+        const decision = authorize(work.route, { identity: verdict.identity, verifyReason: verdict.reason, sourceIp: conn.ip });
+        if (decision.allowed) continue;
+        conn.work.delete(work);
+        shared.metrics.trustClosed.inc({ kind: work.kind, reason: decision.reason });
+        shared.logger.info({ event: 'trust.work_closed', kind: work.kind, reason: decision.reason, ip: conn.ip, subject: conn.state.presented?.subject, serial: conn.state.presented?.serial, listen: rt.listen },
+          `${work.kind} closed: its client certificate is refused now (${decision.reason})`);
+        work.close(decision.reason);
+      }
     }
-    handleUpgrade(rt, deps, req, socket, head);
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const { reason, bytes } = clientErrorResponse(rt, err);
-    deps.metrics.requests.inc(String(REASONS[reason].status), reason);
-    deps.logger.info({ event: 'http.client_error', reason, code: err.code, ip: unmapIp((socket as Socket).remoteAddress), listen: rt.listen }, 'malformed request refused');
-    socket.end(bytes, () => socket.destroy());
-  });
+  };
+  registry.onSweep = recheck;
 
   return {
     get runtime() {
-      return rt;
+      return current.rt;
     },
-    server,
-    start() {
-      return new Promise((resolve, reject) => {
-        const onError = (err: NodeJS.ErrnoException) =>
-          reject(new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on ${rt.listen}: ${err.code ?? err.message}`, { hint: err.code === 'EADDRINUSE' ? 'another process uses that port' : undefined, cause: err }));
-        server.once('error', onError);
-        server.listen({ host: rt.host, port: rt.port }, () => {
-          server.off('error', onError);
-          server.on('error', (err) => deps.logger.error({ event: 'gateway.server_error', err, listen: rt.listen }, 'listener error'));
-          const a = server.address() as { address: string; port: number };
-          resolve({ host: a.address, port: a.port });
-        });
-      });
+    registry,
+    async start() {
+      return acceptor.listen(initial.host, initial.port, initial.listen);
     },
     swap(next) {
+      if (next.tls !== current.tls) {
+        const old = current;
+        current = makeHandler(next);
+        handlers.add(current);
+        retireHandler(old);
+        return;
+      }
+      const server = current.server;
       if (next.tlsMaterial && 'setSecureContext' in server) {
         const tlsServer = server as Http2SecureServer & { setSecureContext(o: SecureContextOptions): void; requestCert: boolean; rejectUnauthorized: boolean };
         tlsServer.setSecureContext(next.tlsMaterial.base);
         tlsServer.requestCert = next.tlsMaterial.requestCert;
         tlsServer.rejectUnauthorized = next.tlsMaterial.rejectUnauthorized;
+        tlsServer.updateSettings(http2Settings(next));
       }
-      rt = next;
-      applyHttp1Limits(server, rt);
+      current.rt = next;
+      applyHttp1Limits(server, next);
+      recheck();
     },
+    setTrust(trust) {
+      for (const h of handlers) h.rt.trust = trust;
+      recheck();
+    },
+    recheck,
     rotateTicketKeys() {
-      if (!rt.tlsMaterial) return;
-      const tlsServer = server as Http2SecureServer & { setTicketKeys(keys: Buffer): void };
-      rotateTicketKeys((keys) => tlsServer.setTicketKeys(keys), rt.tlsMaterial);
+      for (const h of handlers) {
+        if (!h.rt.tlsMaterial || !h.tls) continue;
+        const tlsServer = h.server as Http2SecureServer & { setTicketKeys(keys: Buffer): void };
+        rotateTicketKeys((keys) => tlsServer.setTicketKeys(keys), h.rt.tlsMaterial);
+      }
     },
     drain(timeoutMs) {
       draining = true;
@@ -200,19 +318,32 @@ export function createListener(initial: ListenerRuntime, deps: HandlerDeps): Lis
           if (finished) return;
           finished = true;
           clearTimeout(timer);
+          clearInterval(poll);
+          registry.close();
+          for (const h of handlers) h.server.close(() => undefined);
           resolve();
         };
         const timer = setTimeout(() => {
-          for (const s of sockets) (s as Socket).destroy();
-          for (const s of sessions) (s as ServerHttp2Session).destroy();
+          registry.destroyAll();
           done();
         }, timeoutMs);
-        server.close(() => done());
-        for (const s of sockets) if (!s[kActive]) (s as Socket).end();
-        for (const s of sessions) (s as ServerHttp2Session).close();
+        const poll = setInterval(() => {
+          if (registry.size === 0) done();
+        }, 50);
+        void acceptor.close().then(() => {
+          if (registry.size === 0) done();
+        });
+        for (const conn of [...registry.connections()]) {
+          if (!conn.established) conn.raw.destroy();
+          else retire(conn);
+        }
       });
     },
   };
+}
+
+function http2Settings(rt: ListenerRuntime) {
+  return { maxHeaderListSize: rt.maxHeaderSize, enablePush: false, maxConcurrentStreams: rt.http2Streams };
 }
 
 // HTTP/1.1 limits live on the server object (also for the HTTP/1.1 side of the h2 server, which reads them there).
@@ -223,6 +354,7 @@ function applyHttp1Limits(server: Http2SecureServer | HttpServer, rt: ListenerRu
   s.headersTimeout = rt.headerTimeoutMs;
   s.requestTimeout = Math.max(300_000, rt.headerTimeoutMs);
   s.keepAliveTimeout = rt.idleTimeoutMs;
+  s.maxRequestsPerSocket = rt.limits.requestsPerConnection;
   // how often Node checks header/request timeouts: fine-grained enough for short test timeouts, cheap otherwise
   s.connectionsCheckingInterval = Math.min(Math.max(Math.floor(rt.headerTimeoutMs / 4), 250), 5_000);
 }

@@ -49,8 +49,15 @@ export interface Trust {
   staleFor(chain: X509Certificate[], now: Date): string[];
   /** `chain` followed by its issuers from the bundle, up to a self-signed CA. */
   completeChain(chain: X509Certificate[]): X509Certificate[];
+  /**
+   * Facts about client certificates worked out under this trust (connection-identity.ts's per-certificate cache).
+   * Owned by this object: a re-read builds a new Trust, and the cache goes with the old one.
+   */
+  peers: Map<string, unknown>;
 }
 
+// A process-wide counter, not a cache: each Trust takes the next number, so logs and the metric can tell generations
+// apart. Nothing is keyed by it.
 let generations = 0;
 
 interface CertNames {
@@ -179,6 +186,7 @@ export function buildTrust(caPem: string, caFile: string, crlFiles: Array<{ file
     cas,
     crls,
     generation: ++generations,
+    peers: new Map(),
     hasCrls,
     missingCrl,
     get stale() {

@@ -1,8 +1,11 @@
-// One undici Pool per upstream (origin + TLS settings + connect timeout), kept alive across requests and reloads.
+// One undici Pool per upstream (origin + TLS settings + connect timeout + limits), kept alive across requests and
+// reloads, behind a gate that caps requests in flight and bounds the queue of those waiting.
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { GatewayError } from '../core/errors.ts';
+import { parseDuration } from '../core/duration.ts';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/schema.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
 
 export interface Upstream {
   /** Stable key: origin + TLS settings + connect timeout. */
@@ -17,6 +20,114 @@ export interface Upstream {
   tlsOptions: UpstreamTlsOptions | undefined;
   connectTimeoutMs: number;
   pool: Pool;
+  /** Admission to the pool: at most `limits.connections` requests in flight, a bounded queue behind them. */
+  gate: UpstreamGate;
+}
+
+/** Why a request never reached the upstream: the queue was full, or it waited too long. */
+export type GateRefusal = 'upstream_queue_full' | 'upstream_queue_timeout';
+
+interface Waiter {
+  run: () => void;
+  refuse: (why: GateRefusal) => void;
+  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
+}
+
+/** A handle on a request admitted or queued by the gate; `release` once it no longer holds (or waits for) a slot. */
+export interface GatePass {
+  release(): void;
+}
+
+/**
+ * Caps the requests in flight to one upstream (with pipelining 1 each holds one connection) and queues the rest for
+ * at most `waitMs`. Without it, one client could make the gateway open a connection per HTTP/2 stream.
+ */
+export class UpstreamGate {
+  readonly max: number;
+  readonly queueMax: number;
+  readonly waitMs: number;
+  active = 0;
+  queued = 0;
+  readonly #queue: Waiter[] = [];
+  #head = 0;
+  readonly #changed: () => void;
+
+  constructor(max: number, queueMax: number, waitMs: number, changed: () => void = () => undefined) {
+    this.max = max;
+    this.queueMax = queueMax;
+    this.waitMs = waitMs;
+    this.#changed = changed;
+  }
+
+  /** Runs `run` now or when a slot frees up, or calls `refuse`. Exactly one of the two is called, at most once. */
+  enter(run: () => void, refuse: (why: GateRefusal) => void): GatePass {
+    const w: Waiter = { run, refuse, timer: undefined, settled: false };
+    let holding = false;
+    const pass: GatePass = {
+      release: () => {
+        if (holding) {
+          holding = false;
+          this.active--;
+          this.#next();
+          this.#changed();
+        } else if (!w.settled) {
+          // left while queued: give up the place
+          w.settled = true;
+          clearTimeout(w.timer);
+          this.queued--;
+          this.#changed();
+        }
+      },
+    };
+    w.run = () => {
+      holding = true;
+      run();
+    };
+    if (this.active < this.max) {
+      w.settled = true;
+      this.active++;
+      this.#changed();
+      w.run();
+      return pass;
+    }
+    if (this.queued >= this.queueMax) {
+      w.settled = true;
+      refuse('upstream_queue_full');
+      return pass;
+    }
+    this.queued++;
+    this.#queue.push(w);
+    w.timer = setTimeout(() => {
+      if (w.settled) return;
+      w.settled = true;
+      this.queued--;
+      this.#changed();
+      w.refuse('upstream_queue_timeout');
+    }, this.waitMs);
+    this.#changed();
+    return pass;
+  }
+
+  #next(): void {
+    while (this.active < this.max && this.#head < this.#queue.length) {
+      const w = this.#queue[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
+      if (w.settled) continue;
+      w.settled = true;
+      clearTimeout(w.timer);
+      this.queued--;
+      this.active++;
+      w.run();
+    }
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+  }
 }
 
 export interface UpstreamTlsOptions {
@@ -50,12 +161,23 @@ function tlsOptionsOf(tls: UpstreamTlsConfig | undefined, hostname: string): Ups
 /** The pools of every upstream in use. Reloads reuse pools whose key did not change. */
 export class UpstreamPools {
   #pools = new Map<string, Upstream>();
+  readonly #metrics: GatewayMetrics | undefined;
+
+  constructor(metrics?: GatewayMetrics) {
+    this.#metrics = metrics;
+    // the gauges read the gates when scraped, so the request path only moves two integers
+    metrics?.upstreamGates.add(this.#gauges);
+  }
+
+  readonly #gauges = (): Array<{ origin: string; active: number; queued: number }> =>
+    [...this.#pools.values()].map((u) => ({ origin: u.origin, active: u.gate.active, queued: u.gate.queued }));
 
   /** Returns the pool for `upstream`, creating it on first use. */
   get(upstream: UpstreamConfig, connectTimeoutMs: number): Upstream {
     const url = typeof upstream === 'string' ? upstream : upstream.url;
     const tls = typeof upstream === 'string' ? undefined : upstream.tls;
-    const key = `${url}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}`;
+    const limits = (typeof upstream === 'string' ? undefined : upstream.limits) ?? { connections: 512, queue: 2048, queueTimeout: '10s' };
+    const key = `${url}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}|${limits.connections}/${limits.queue}/${limits.queueTimeout}`;
     const existing = this.#pools.get(key);
     if (existing) return existing;
     let parsed: URL;
@@ -68,7 +190,8 @@ export class UpstreamPools {
     const hostname = parsed.hostname.replace(/^\[|\]$/g, '');
     const tlsOptions = isTls ? tlsOptionsOf(tls, hostname) : undefined;
     const pool = new Pool(parsed.origin, {
-      connections: null,
+      // the gate admits at most this many requests; the pool never opens more connections than that
+      connections: limits.connections,
       pipelining: 1,
       keepAliveTimeout: 4_000,
       // route timeouts are passed per request; these are upper bounds
@@ -85,6 +208,7 @@ export class UpstreamPools {
       tlsOptions,
       connectTimeoutMs,
       pool,
+      gate: new UpstreamGate(limits.connections, limits.queue, parseDuration(limits.queueTimeout) ?? 10_000),
     };
     this.#pools.set(key, entry);
     return entry;
@@ -103,6 +227,7 @@ export class UpstreamPools {
 
   /** Closes every pool (graceful), then destroys what is left after `timeoutMs`. */
   async closeAll(timeoutMs = 5_000): Promise<void> {
+    this.#metrics?.upstreamGates.delete(this.#gauges);
     const entries = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(

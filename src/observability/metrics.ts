@@ -133,6 +133,15 @@ export interface GatewayMetrics {
   reloads: Counter<'result'>;
   connections: LabelGauge<'protocol'>;
   websockets: Gauge;
+  /** Times a resource limit was reached, by limit name (connections, handshake_timeout, upstream_queue_full, ...). */
+  limitHits: Counter<'limit'>;
+  /** Requests in flight to / waiting for each upstream (the connection cap and its queue). */
+  upstreamActive: Gauge<'upstream'>;
+  upstreamQueued: Gauge<'upstream'>;
+  /** Sources the two upstream gauges read at scrape time (each gateway's pools add one). */
+  upstreamGates: Set<() => Array<{ origin: string; active: number; queued: number }>>;
+  /** Requests, WebSockets and tunnels cut because a trust change (revocation, CA removed) refused their certificate. */
+  trustClosed: Counter<'kind' | 'reason'>;
 }
 
 export interface MetricsOptions {
@@ -156,10 +165,20 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
     return metric;
   };
+  const upstreamGates = new Set<() => Array<{ origin: string; active: number; queued: number }>>();
+  const gateGauge = (name: string, help: string, field: 'active' | 'queued') =>
+    new Gauge({
+      name, help, labelNames: ['upstream'] as const, registers,
+      collect() {
+        this.reset();
+        for (const source of upstreamGates) for (const g of source()) this.set({ upstream: g.origin }, g[field]);
+      },
+    });
   return {
     registry,
     requests,
     requestDuration,
+    upstreamGates,
     handshakeFailures: new Counter({
       name: 'certgate_tls_handshake_failures_total',
       help: 'TLS handshakes that failed, by reason code.',
@@ -192,6 +211,20 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     websockets: new Gauge({
       name: 'certgate_open_websockets',
       help: 'WebSocket tunnels currently open.',
+      registers,
+    }),
+    limitHits: new Counter({
+      name: 'certgate_limit_hits_total',
+      help: 'Times a resource limit was reached, by limit (connections, connections_per_ip, handshake_timeout, lifetime, http2_rapid_reset, tunnel_idle, body_size, upstream_queue_full, upstream_queue_timeout).',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
+    upstreamActive: gateGauge('certgate_upstream_active_requests', 'Requests in flight to an upstream (at most its limits.connections).', 'active'),
+    upstreamQueued: gateGauge('certgate_upstream_queued_requests', 'Requests waiting for a free upstream connection (at most its limits.queue).', 'queued'),
+    trustClosed: new Counter({
+      name: 'certgate_trust_closed_total',
+      help: 'In-flight requests, WebSockets and tunnels closed because a trust change refused their certificate, by kind and reason.',
+      labelNames: ['kind', 'reason'] as const,
       registers,
     }),
   };

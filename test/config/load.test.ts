@@ -24,7 +24,7 @@ test('the example configs load', () => {
 test('the full example uses every top-level and server key', () => {
   const config = loadConfigFile(new URL('certgate.yaml', EXAMPLES).pathname);
   const used = new Set(config.servers.flatMap((s) => Object.keys(s)));
-  for (const key of ['tls', 'clientAuth', 'securityHeaders', 'errorPage', 'redirectToHttps', 'allowPlainRemote', 'maxHeaderSize', 'timeouts', 'sites', 'http2']) {
+  for (const key of ['tls', 'clientAuth', 'securityHeaders', 'errorPage', 'redirectToHttps', 'allowPlainRemote', 'maxHeaderSize', 'timeouts', 'limits', 'sites', 'http2']) {
     assert.ok(used.has(key), `examples/certgate.yaml shows ${key}`);
   }
   assert.ok(config.metrics);
@@ -62,7 +62,8 @@ test('defaults are filled in', () => {
   assert.equal(s.http2, true);
   assert.equal(s.securityHeaders, true);
   assert.equal(s.maxHeaderSize, 16384);
-  assert.deepEqual(s.timeouts, { header: '10s', idle: '60s', handshake: '10s' });
+  assert.deepEqual(s.timeouts, { header: '10s', idle: '60s', handshake: '10s', tunnelIdle: '1h', lifetime: '1h' });
+  assert.deepEqual(s.limits, { connections: 10_000, http2Streams: 128, requestsPerConnection: 1000 });
   const r = s.sites![0].routes[0];
   assert.deepEqual([r.public, r.websocket, r.rewriteLocation, r.timeouts], [false, true, true, { connect: '5s', read: '90s' }]);
   assert.equal(s.clientAuth, undefined);

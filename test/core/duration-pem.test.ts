@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDuration } from '../../src/core/duration.ts';
+import { parseSize } from '../../src/core/size.ts';
 import { pemDecodeAll, pemEncode, splitCertificates, isPem } from '../../src/core/pem.ts';
 
 test('parseDuration', () => {
@@ -22,4 +23,12 @@ test('pem round trip and bundle split', () => {
   assert.deepEqual(splitCertificates(bundle), [pem, pem]);
   assert.equal(isPem(bundle), true);
   assert.equal(isPem(der), false);
+});
+
+test('parseSize', () => {
+  const rows: Array<[number | string, number | undefined]> = [
+    [0, 0], [1048576, 1048576], ['512', 512], ['512k', 524288], ['10m', 10485760], ['1g', 1073741824], ['1.5k', 1536],
+    ['10MiB', 10485760], ['10mb', 10485760], [' 2K ', 2048], [-1, undefined], [1.5, undefined], ['10x', undefined], ['', undefined], ['k', undefined],
+  ];
+  for (const [input, expected] of rows) assert.equal(parseSize(input), expected, String(input));
 });
