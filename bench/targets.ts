@@ -47,6 +47,8 @@ export function certgateConfig(spec: TargetSpec, port: number): ConfigInput {
         listen: `127.0.0.1:${port}`,
         tls: { cert: spec.certs.serverCert, key: spec.certs.serverKey, minVersion: 'TLSv1.2' },
         clientAuth: { ca: spec.certs.caCert, mode: 'require', verifyDepth: 2 },
+        // nginx's bench config sets keepalive_requests 1000000; the same here, so neither side reconnects mid-run
+        limits: { requestsPerConnection: 1_000_000 },
         routes: [{ path: '/', upstream, timeouts: { connect: '5s', read: '90s' } }],
       },
     ],
