@@ -246,7 +246,8 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
       unbind?.();
       const { kind } = reasonForUpstreamError(err);
       deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
-      deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
+      // a full queue is a flood's doing: counted and in the access line, not one warning per refused request
+      if (kind !== 'busy') deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
       answerError(deps, rt, req, res, d, reason, start);
     },
     done(status, bytes, err) {
