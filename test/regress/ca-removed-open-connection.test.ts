@@ -1,7 +1,8 @@
 // Hole 4: a CA removed (or replaced) from clientAuth.ca by a reload kept vouching for connections opened under it.
 // The same open HTTP/2 session or HTTP/1.1 keep-alive connection must get 403 unknown_ca on its next request (the
 // chain is completed and its signatures verified again under the bundle in force), never 200 with the old identity;
-// a same-name CA with another key vouches for nobody; a reload that keeps the CA and only swaps the CRL keeps serving.
+// a same-name CA with another key vouches for nobody; a request in flight is cut with 403; a reload that keeps the CA
+// and only swaps the CRL keeps serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -176,4 +177,24 @@ test('the CA kept and only its CRL replaced: the open session keeps its identity
   await reloadGateway(f.gw, f.dir, f.yaml(`{ca: ${caA.certPath}, crl: ${crl3}}`));
   assert.deepEqual(outcome(f, await h2Request(session, '/crl-h2-revoked'), '/crl-h2-revoked'), { status: 403, reason: 'revoked', upstreamVerify: undefined });
   assert.deepEqual(outcome(f, await conn.get('/crl-h1-revoked'), '/crl-h1-revoked'), { status: 403, reason: 'revoked', upstreamVerify: undefined });
+});
+
+test('a request in flight when the reload removes its CA is answered 403 unknown_ca, not with the upstream\'s 200', async (t) => {
+  const caA = await makeCa(t, { passphrase: null, name: 'Client CA A' });
+  const caB = await makeCa(t, { passphrase: null, name: 'Client CA B' });
+  const alice = await issueCert(caA, 'alice');
+  const f = await fixture(t, `{ca: ${caA.certPath}}`);
+  const session = await h2Session(f.gw.port, creds(f, alice));
+  t.after(() => session.destroy());
+  const slow = h2Request(session, '/slow?ms=4000');
+  // wait until the upstream has the request, then take the CA away
+  for (let i = 0; i < 100 && !f.upstream.seen.some((s) => s.url === '/slow?ms=4000'); i++) await new Promise((r) => setTimeout(r, 20));
+  const start = Date.now();
+  await reloadGateway(f.gw, f.dir, f.yaml(`{ca: ${caB.certPath}}`));
+  const r = await slow;
+  assert.equal(r.status, 403);
+  assert.match(r.body, /<code>unknown_ca<\/code>/);
+  assert.ok(Date.now() - start < 2_000, `answered ${Date.now() - start} ms after the reload`);
+  assert.equal(f.gw.events('trust.work_closed')[0]?.kind, 'request');
+  assert.match(await f.gw.metrics.registry.metrics(), /certgate_trust_closed_total\{kind="request",reason="unknown_ca"\} 1/);
 });
