@@ -61,6 +61,8 @@ export interface ClientConnection {
   requests: number;
   /** Set when the connection should close once idle (lifetime, request count, drain). */
   retiring: boolean;
+  /** Handed over to a tunnel (WebSocket): no more requests on it, so tunnelIdle bounds it, not lifetime. */
+  tunnel: boolean;
   /** Work to re-check when trust changes; null until there is some. */
   work: Set<BoundWork> | null;
   resetWindowStart: number;
@@ -137,7 +139,7 @@ export class ConnectionRegistry {
     }
     const conn: ClientConnection = {
       id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : 'plain', session: null, handler: null,
-      state: null, active: 0, requests: 0, retiring: false, work: null, resetWindowStart: 0, resets: 0,
+      state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0,
     };
     this.#open.add(conn);
     this.#perIp.set(ip, fromIp + 1);
@@ -245,7 +247,7 @@ export class ConnectionRegistry {
     const { lifetimeMs } = this.#o.limits();
     const now = Date.now();
     for (const c of this.#open) {
-      if (c.retiring || !c.established || now - c.openedAt < lifetimeMs) continue;
+      if (c.retiring || c.tunnel || !c.established || now - c.openedAt < lifetimeMs) continue;
       this.hit('lifetime', c.ip);
       this.#o.retire(c);
     }

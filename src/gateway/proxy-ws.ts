@@ -146,6 +146,8 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   // A tunnel carries no requests to re-check, so it is registered with the connection: a trust change that refuses
   // its certificate closes it. And a tunnel with no byte either way for tunnelIdle is closed (the client socket's
   // timer sees both directions: reads from the client and writes of what the upstream sent).
+  // The connection carries no more requests: lifetime (which ends idle keep-alive connections) must not end it.
+  if (conn !== undefined) conn.tunnel = true;
   const unbind = conn !== undefined && d.route !== undefined && !d.route.config.public && d.verdict.identity !== null
     ? deps.registry.bind(conn, { route: d.route, kind: 'websocket', close: () => { client.destroy(); upstream.destroy(); } })
     : undefined;

@@ -102,9 +102,11 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     if (conn !== undefined) {
       conn.active++;
       conn.requests++;
-      if (h2stream !== undefined && conn.requests >= rt.limits.requestsPerConnection && !conn.retiring) {
+      if (conn.requests >= rt.limits.requestsPerConnection && !conn.retiring) {
         registry.hit('requests_per_connection', conn.ip);
-        retire(conn); // GOAWAY: this stream and those before it finish
+        // HTTP/2: GOAWAY, this stream and those before it finish. HTTP/1.1: this response says Connection: close
+        // and the socket ends after it (Node's maxRequestsPerSocket only sends the header and leaves it open).
+        retire(conn);
       }
       if ((draining || conn.retiring) && h2stream === undefined) (res as ServerResponse).shouldKeepAlive = false;
       res.once('close', () => {
