@@ -175,7 +175,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       body,
       headersTimeout: job.readTimeoutMs,
       bodyTimeout: job.readTimeoutMs,
-    };
+      // never the client's Host: the upstream's TLS name is pinned in upstream-pool.ts
+      servername: job.upstream.sniKey,
+    } as Dispatcher.DispatchOptions;
     try {
       job.upstream.pool.dispatch(opts, this);
     } catch (err) {

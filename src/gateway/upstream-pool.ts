@@ -1,7 +1,7 @@
 // One undici Pool per upstream (origin + TLS settings + connect timeout + limits), kept alive across requests and
 // reloads, behind a gate that caps requests in flight and bounds the queue of those waiting.
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import { Pool, buildConnector } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/schema.ts';
@@ -19,6 +19,8 @@ export interface Upstream {
   /** TLS options for a raw tls.connect (WebSocket tunnels); undefined for http:// upstreams. */
   tlsOptions: UpstreamTlsOptions | undefined;
   connectTimeoutMs: number;
+  /** A constant per upstream, passed as each request's servername so undici keeps its connections (see `get`). */
+  sniKey: string;
   pool: Pool;
   /** Admission to the pool: at most `limits.connections` requests in flight, a bounded queue behind them. */
   gate: UpstreamGate;
@@ -189,6 +191,12 @@ export class UpstreamPools {
     const isTls = parsed.protocol === 'https:';
     const hostname = parsed.hostname.replace(/^\[|\]$/g, '');
     const tlsOptions = isTls ? tlsOptionsOf(tls, hostname) : undefined;
+    // undici takes the TLS server name from each request's Host header (a name the client chose) and reconnects when
+    // it changes. The name sent as SNI and verified is the upstream's own: tls.servername, else the URL's host (no SNI
+    // for an IP, whose IP SAN is verified). proxy-http.ts passes `sniKey` with every request so undici never sees a
+    // change; this connector then connects with the pinned name whatever undici passes.
+    const connector = buildConnector({ timeout: connectTimeoutMs, ...(tlsOptions ?? {}) } as buildConnector.BuildOptions);
+    const pinned = tlsOptions?.servername;
     const pool = new Pool(parsed.origin, {
       // the gate admits at most this many requests; the pool never opens more connections than that
       connections: limits.connections,
@@ -197,7 +205,7 @@ export class UpstreamPools {
       // route timeouts are passed per request; these are upper bounds
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: { timeout: connectTimeoutMs, ...(tlsOptions ?? {}) },
+      connect: isTls ? (opts, cb) => connector({ ...opts, servername: pinned }, cb) : { timeout: connectTimeoutMs },
     });
     const entry: Upstream = {
       key,
@@ -206,6 +214,7 @@ export class UpstreamPools {
       hostname,
       port: Number(parsed.port || (isTls ? 443 : 80)),
       tlsOptions,
+      sniKey: tlsOptions?.servername ?? hostname,
       connectTimeoutMs,
       pool,
       gate: new UpstreamGate(limits.connections, limits.queue, parseDuration(limits.queueTimeout) ?? 10_000),
