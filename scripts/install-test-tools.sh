@@ -10,6 +10,8 @@ command -v pk12util >/dev/null || need+=(libnss3-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
 command -v taskset >/dev/null || need+=(util-linux)
+# ss: the soak and leak tests count sockets in CLOSE-WAIT
+command -v ss >/dev/null || need+=(iproute2)
 # a real load balancer (fleet tests) and the TLS scanner (hardening: testssl.sh's command is `testssl`)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v testssl >/dev/null || need+=(testssl.sh)
