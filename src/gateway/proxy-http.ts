@@ -25,13 +25,19 @@ export interface ProxyJob {
   response: ResponseHeaderOptions;
   /** Answers with the gateway's error page (only called before any response byte was sent). */
   fail(reason: ReasonCode, err: unknown): void;
+  /** The upstream repeated these single-value response fields; later copies were dropped (see headers.ts). */
+  duplicates(names: readonly string[]): void;
   /** Called once the response is complete or abandoned; `bytes` counts body bytes sent. */
   done(status: number, bytes: number, upstreamError: unknown): void;
 }
 
+/** Code of the error raised for an upstream response the gateway will not relay (kind `bad_response`). */
+const BAD_RESPONSE = 'ERR_CG_UPSTREAM_BAD_RESPONSE';
+
 /** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
 export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
   const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === BAD_RESPONSE) return { reason: 'upstream_error', kind: 'bad_response' };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
@@ -69,8 +75,21 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.resume = resume;
     const res = this.job.res;
     if (this.clientGone || res.headersSent) return false;
-    const headers = filterResponseHeaders(rawHeaders, this.job.response);
-    (res as ServerResponse).writeHead(statusCode, headers);
+    // Until the head is out, any failure can still become the 502 page. A throw must not escape into undici: the
+    // page would be attempted from inside its parser callback and a failure there left the stream open for good.
+    try {
+      // Node sends 100-999 over HTTP/1.1 but only 200-599 over HTTP/2; RFC 9110 §15 knows 100-599: one answer, 502
+      if (statusCode > 599) throw badResponse(`status ${statusCode}`);
+      const filtered = filterResponseHeaders(rawHeaders, this.job.response);
+      if (filtered.conflict !== undefined) throw badResponse(filtered.conflict);
+      if (filtered.dropped !== undefined) this.job.duplicates(filtered.dropped);
+      (res as ServerResponse).writeHead(statusCode, filtered.headers);
+    } catch (err) {
+      // abort() reports through onError (the 502 page) and closes the upstream connection mid-response
+      if (this.abort) this.abort(err as Error);
+      else this.onError(err as Error);
+      return false;
+    }
     return true;
   }
 
@@ -93,6 +112,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    if (this.finished) return;
     const res = this.job.res;
     if (this.clientGone) {
       this.finish(err);
@@ -120,6 +140,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.job.res.off('close', this.onClientClose);
     if (!failed) this.job.done(this.status, this.bytes, err);
   }
+}
+
+function badResponse(detail: string): Error {
+  return Object.assign(new Error(`invalid upstream response: ${detail}`), { code: BAD_RESPONSE });
 }
 
 /** Sends `job` upstream. All outcomes end in `job.done` (or `job.fail`, which reports on its own). */

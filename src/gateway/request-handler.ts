@@ -2,7 +2,8 @@
 // normalize the path, match the route, check the certificate (revocation included), authorize, then proxy.
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import { constants as h2constants } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { writeFlat } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -40,6 +41,7 @@ export interface Decision {
   routePath: string | undefined;
 }
 
+const H2_INTERNAL_ERROR = h2constants.NGHTTP2_INTERNAL_ERROR;
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 /** Reads the connection state of a request: the socket for HTTP/1.1, the session for HTTP/2. */
@@ -131,8 +133,18 @@ export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientRe
   }
   // a malformed HTTP/1.1 request may have left the stream in an unknown state: do not reuse the connection
   const close = page.status === 400 && req.httpVersionMajor === 1;
-  (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
-  (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
+  try {
+    // a writeHead that threw (an upstream head Node refused) leaves its fields on the response: start from none
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
+    (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
+  } catch {
+    // not even the page could be written: reset the stream (HTTP/2) or close the connection rather than leave the
+    // client waiting (a reset without an error code would read as a clean end on HTTP/2)
+    const stream = (res as Http2ServerResponse).stream;
+    if (stream !== undefined) stream.close(H2_INTERNAL_ERROR);
+    else (res as ServerResponse).destroy();
+  }
   return page.status;
 }
 
@@ -210,6 +222,9 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
       owned: rt.security.owned,
       extra: rt.security.flat,
       rewriteLocation: target.rewriteLocation ? locationRewriter(target.upstream.origin, `${rt.scheme}://${host}`, host) : undefined,
+    },
+    duplicates(names) {
+      deps.logger.debug({ event: 'proxy.duplicate_header', upstream: target.upstream.origin, names, path: d.path }, 'repeated single-value response fields: first kept');
     },
     fail(reason, err) {
       const { kind } = reasonForUpstreamError(err);
