@@ -7,7 +7,7 @@ import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { decide, record, answerError, handleRequest } from './request-handler.ts';
+import { decide, record, answerError, handleRequest, upstreamHost } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
 import { connectionState } from './connection-identity.ts';
 import type { ListenerRuntime } from './runtime.ts';
@@ -50,7 +50,7 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
 }
 
 function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): string | undefined {
-  const host = d.host ?? '';
+  const host = upstreamHost(d, req);
   const ip = d.state.ip;
   const headers = [
     ...d.scan.forward,

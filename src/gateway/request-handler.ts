@@ -14,7 +14,7 @@ import { normalizePath } from './path.ts';
 import { selectSite, matchRoute, hostFromHeader } from './route-match.ts';
 import { authorize } from './policy.ts';
 import type { ReasonCode } from './reasons.ts';
-import { connectionState, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
+import { connectionState, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from './connection-identity.ts';
 import type { ConnectionState, Verdict } from './connection-identity.ts';
 import { proxyHttp, reasonForUpstreamError } from './proxy-http.ts';
 import type { ClientRequest, ClientResponse } from './proxy-http.ts';
@@ -72,8 +72,10 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   const rawPath = q < 0 ? target : target.slice(0, q);
   d.query = q < 0 ? '' : target.slice(q);
   d.path = rawPath;
-  // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI)
-  if (scan.hostCount > 1 || (http11 && host === undefined)) return fail(d, 'bad_request', rawPath);
+  // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI). An empty one (`Host:`, or
+  // the empty authority of `http:///x`, on any version) names no site: selectSite would fall back to SNI and the
+  // upstream would get an empty Host.
+  if (scan.hostCount > 1 || (http11 && host === undefined) || host === '') return fail(d, 'bad_request', rawPath);
   // HTTP/1.1 header blocks over the limit never get here (the parser answers 431); HTTP/2 ones are measured here,
   // because nghttp2 treats SETTINGS_MAX_HEADER_LIST_SIZE as advice and lets larger blocks through
   if (http2 && scan.bytes > rt.maxHeaderSize) return fail(d, 'headers_too_large', rawPath);
@@ -188,6 +190,18 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
   });
 }
 
+/**
+ * The Host the upstream gets (and X-Forwarded-Host): the client's; for a request that had none (HTTP/1.0), the name
+ * it connected to (SNI) or else the listener address it reached, as nginx's $host falls back to the server name.
+ * Never empty: an HTTP/1.1 upstream must refuse an empty Host for an origin-form request (RFC 9112 §3.2).
+ */
+export function upstreamHost(d: Decision, req: ClientRequest): string {
+  if (d.host !== undefined) return d.host;
+  if (d.state.servername !== null) return d.state.servername;
+  const local = unmapIp(req.socket.localAddress);
+  return local.includes(':') ? `[${local}]` : local;
+}
+
 /** Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). */
 export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
   const start = performance.now();
@@ -198,7 +212,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     return;
   }
   const target = d.target;
-  const host = d.host ?? '';
+  const host = upstreamHost(d, req);
   const headers = d.scan.forward;
   headers.push(
     'host', host,
