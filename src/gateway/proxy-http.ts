@@ -2,6 +2,7 @@
 // streaming both bodies with backpressure, and maps upstream failures to 502/504.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from './upstream-pool.ts';
 import { filterResponseHeaders } from './headers.ts';
@@ -21,6 +22,8 @@ export interface ProxyJob {
   path: string;
   headers: string[];
   hasBody: boolean;
+  /** The body when it is not `req` itself: an upgrade request's, read off the socket (proxy-ws.ts). */
+  body?: Readable;
   readTimeoutMs: number;
   response: ResponseHeaderOptions;
   /** Answers with the gateway's error page (only called before any response byte was sent). */
@@ -33,11 +36,14 @@ export interface ProxyJob {
 
 /** Code of the error raised for an upstream response the gateway will not relay (kind `bad_response`). */
 const BAD_RESPONSE = 'ERR_CG_UPSTREAM_BAD_RESPONSE';
+/** Code of the error a request body stream fails with when the client's framing is broken (answered 400). */
+export const BAD_REQUEST_BODY = 'ERR_CG_BAD_REQUEST_BODY';
 
 /** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
 export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === BAD_RESPONSE) return { reason: 'upstream_error', kind: 'bad_response' };
+  if (code === BAD_REQUEST_BODY) return { reason: 'bad_request', kind: 'bad_request_body' };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
@@ -154,7 +160,7 @@ export function proxyHttp(job: ProxyJob): void {
     path: job.path,
     method: job.method as Dispatcher.HttpMethod,
     headers: job.headers,
-    body: job.hasBody ? (job.req as IncomingMessage) : null,
+    body: job.hasBody ? (job.body ?? (job.req as IncomingMessage)) : null,
     headersTimeout: job.readTimeoutMs,
     bodyTimeout: job.readTimeoutMs,
   };

@@ -2,6 +2,7 @@
 // normalize the path, match the route, check the certificate (revocation included), authorize, then proxy.
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { constants as h2constants } from 'node:http2';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
@@ -202,8 +203,11 @@ export function upstreamHost(d: Decision, req: ClientRequest): string {
   return local.includes(':') ? `[${local}]` : local;
 }
 
-/** Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). */
-export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
+/**
+ * Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). `body` replaces
+ * `req` as the request body where Node did not parse it (a declined upgrade, see proxy-ws.ts).
+ */
+export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse, body?: Readable): void {
   const start = performance.now();
   const state = stateOf(rt, req);
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1', req.httpVersionMajor === 2);
@@ -230,6 +234,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     method: req.method ?? 'GET',
     path: d.path + d.query,
     headers,
+    body,
     hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
     readTimeoutMs: target.readTimeoutMs,
     response: {
@@ -242,6 +247,12 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     },
     fail(reason, err) {
       const { kind } = reasonForUpstreamError(err);
+      if (reason === 'bad_request') {
+        // the client's body framing broke (a declined upgrade's body, see proxy-ws.ts): not the upstream's failure
+        deps.logger.info({ event: 'http.client_error', reason, code: (err as { code?: string }).code, ip: state.ip, listen: rt.listen }, 'malformed request refused');
+        answerError(deps, rt, req, res, d, reason, start);
+        return;
+      }
       deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
       deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');
       answerError(deps, rt, req, res, d, reason, start);
