@@ -1,5 +1,6 @@
 // Header hygiene for the proxy: one pass over the client's headers (identity headers stripped first, hop-by-hop
-// removed per RFC 9110 §7.6.1) and one pass over the upstream's response headers. Pure.
+// removed per RFC 9110 §7.6.1) and one pass over the upstream's response headers (hop-by-hop removed, one copy of
+// each single-value field). Pure.
 
 /** The identity headers certgate sets; any the client sends are deleted, whatever their case or count. */
 export const IDENTITY_HEADERS = [
@@ -153,6 +154,22 @@ function removeNamed(flat: string[], names: ReadonlySet<string>): void {
 
 const RESPONSE_DROP = new Set<string>(HOP_BY_HOP);
 
+/**
+ * Response fields allowed once. This is Node's http2 list (`kSingleValueFields` in lib/internal/http2/util.js,
+ * pseudo-headers left out): `writeHead` throws ERR_HTTP2_HEADER_SINGLE_VALUE when one of them repeats, while HTTP/1.1
+ * would relay every copy. The filter keeps the first copy and drops the later ones on both protocols, so a response
+ * looks the same whatever protocol the client speaks.
+ */
+export const SINGLE_VALUE_FIELDS = [
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range',
+  'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match',
+  'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range',
+  'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+] as const;
+
+const SINGLE_VALUE = new Set<string>(SINGLE_VALUE_FIELDS);
+
 export interface ResponseHeaderOptions {
   /** Names the gateway sets itself (security headers): the upstream's values are dropped. */
   owned: ReadonlySet<string>;
@@ -162,10 +179,29 @@ export interface ResponseHeaderOptions {
   rewriteLocation: ((location: string) => string) | undefined;
 }
 
-/** Converts undici's raw response headers (Buffers) to a flat list for writeHead, without hop-by-hop fields. */
-export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[], options: ResponseHeaderOptions): string[] {
+/** The upstream's response header block, ready for writeHead (or the reason it cannot be relayed). */
+export interface FilteredResponseHeaders {
+  /** Flat [name, value, ...]: no hop-by-hop fields, one copy of each single-value field, then `extra`. */
+  headers: string[];
+  /** Lower-case names of single-value fields sent more than once (later copies dropped); for the debug log. */
+  dropped: string[] | undefined;
+  /**
+   * Set when the block must not be relayed at all: Content-Length repeated with different values (RFC 9112 §6.3
+   * makes that an unrecoverable framing error; the proxy answers 502). undici already refuses any repeated
+   * Content-Length before the filter runs; this keeps the rule in the one place that decides about response fields.
+   */
+  conflict: string | undefined;
+}
+
+/** Converts undici's raw response headers (Buffers) to a flat list for writeHead (see FilteredResponseHeaders). */
+export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[], options: ResponseHeaderOptions): FilteredResponseHeaders {
   const out: string[] = [];
   let connectionTokens: Set<string> | undefined;
+  // the single-value fields seen so far and their values: a handful per response, so lists beat a Map
+  let seenNames: string[] | undefined;
+  let seenValues: string[] | undefined;
+  let dropped: string[] | undefined;
+  let conflict: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toString('latin1');
     const lower = name.toLowerCase();
@@ -180,6 +216,16 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
       continue;
     }
     if (options.owned.has(lower)) continue;
+    if (SINGLE_VALUE.has(lower)) {
+      const at = seenNames === undefined ? -1 : seenNames.indexOf(lower);
+      if (at >= 0) {
+        if (lower === 'content-length' && seenValues![at] !== value.trim()) conflict ??= 'content-length repeated with different values';
+        (dropped ??= []).push(lower);
+        continue;
+      }
+      (seenNames ??= []).push(lower);
+      (seenValues ??= []).push(value.trim());
+    }
     if (lower === 'location' && options.rewriteLocation) {
       out.push(name, options.rewriteLocation(value));
       continue;
@@ -188,7 +234,7 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
   }
   if (connectionTokens) removeNamed(out, connectionTokens);
   for (let i = 0; i < options.extra.length; i++) out.push(options.extra[i]);
-  return out;
+  return { headers: out, dropped, conflict };
 }
 
 /**

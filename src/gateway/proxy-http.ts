@@ -22,6 +22,8 @@ export interface ProxyJob {
   path: string;
   headers: string[];
   hasBody: boolean;
+  /** The body when it is not `req` itself: an upgrade request's, read off the socket (proxy-ws.ts). */
+  body?: Readable;
   readTimeoutMs: number;
   /** Largest request body (bytes) the route accepts; undefined: unlimited. The body is counted as it streams. */
   maxBodySize: number | undefined;
@@ -33,6 +35,8 @@ export interface ProxyJob {
   response: ResponseHeaderOptions;
   /** Answers with the gateway's error page (only called before any response byte was sent). */
   fail(reason: ReasonCode, err: unknown): void;
+  /** The upstream repeated these single-value response fields; later copies were dropped (see headers.ts). */
+  duplicates(names: readonly string[]): void;
   /** Called once the response is complete or abandoned; `bytes` counts body bytes sent. */
   done(status: number, bytes: number, upstreamError: unknown): void;
   /** A limit stopped the request before or while it reached the upstream (counted by the caller). */
@@ -54,9 +58,16 @@ async function* limitedBody(body: AsyncIterable<Buffer>, max: number): AsyncGene
   }
 }
 
+/** Code of the error raised for an upstream response the gateway will not relay (kind `bad_response`). */
+const BAD_RESPONSE = 'ERR_CG_UPSTREAM_BAD_RESPONSE';
+/** Code of the error a request body stream fails with when the client's framing is broken (answered 400). */
+export const BAD_REQUEST_BODY = 'ERR_CG_BAD_REQUEST_BODY';
+
 /** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
 export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
   const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === BAD_RESPONSE) return { reason: 'upstream_error', kind: 'bad_response' };
+  if (code === BAD_REQUEST_BODY) return { reason: 'bad_request', kind: 'bad_request_body' };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
@@ -100,8 +111,21 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.resume = resume;
     const res = this.job.res;
     if (this.clientGone || res.headersSent) return false;
-    const headers = filterResponseHeaders(rawHeaders, this.job.response);
-    (res as ServerResponse).writeHead(statusCode, headers);
+    // Until the head is out, any failure can still become the 502 page. A throw must not escape into undici: the
+    // page would be attempted from inside its parser callback and a failure there left the stream open for good.
+    try {
+      // Node sends 100-999 over HTTP/1.1 but only 200-599 over HTTP/2; RFC 9110 §15 knows 100-599: one answer, 502
+      if (statusCode > 599) throw badResponse(`status ${statusCode}`);
+      const filtered = filterResponseHeaders(rawHeaders, this.job.response);
+      if (filtered.conflict !== undefined) throw badResponse(filtered.conflict);
+      if (filtered.dropped !== undefined) this.job.duplicates(filtered.dropped);
+      (res as ServerResponse).writeHead(statusCode, filtered.headers);
+    } catch (err) {
+      // abort() reports through onError (the 502 page) and closes the upstream connection mid-response
+      if (this.abort) this.abort(err as Error);
+      else this.onError(err as Error);
+      return false;
+    }
     return true;
   }
 
@@ -124,6 +148,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    if (this.finished) return;
     const res = this.job.res;
     if ((err as { code?: string }).code === 'CG_BODY_TOO_LARGE') this.job.limit('body_size');
     if (this.clientGone) {
@@ -167,7 +192,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.dispatched = true;
     const job = this.job;
     let body: Dispatcher.DispatchOptions['body'] = null;
-    if (job.hasBody) body = job.maxBodySize === undefined ? (job.req as IncomingMessage) : Readable.from(limitedBody(job.req as AsyncIterable<Buffer>, job.maxBodySize), { objectMode: false });
+    if (job.hasBody) {
+      const source = job.body ?? (job.req as IncomingMessage);
+      body = job.maxBodySize === undefined ? source : Readable.from(limitedBody(source as AsyncIterable<Buffer>, job.maxBodySize), { objectMode: false });
+    }
     const opts: Dispatcher.DispatchOptions = {
       path: job.path,
       method: job.method as Dispatcher.HttpMethod,
@@ -184,6 +212,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       this.onError(err as Error);
     }
   };
+}
+
+function badResponse(detail: string): Error {
+  return Object.assign(new Error(`invalid upstream response: ${detail}`), { code: BAD_RESPONSE });
 }
 
 /**

@@ -2,7 +2,9 @@
 // normalize the path, match the route, check the certificate (revocation included), authorize, then proxy.
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { constants as h2constants } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { writeFlat } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -14,7 +16,7 @@ import { selectSite, matchRoute, hostFromHeader } from './route-match.ts';
 import type { CompiledRoute } from './route-match.ts';
 import { authorize } from './policy.ts';
 import type { ReasonCode } from './reasons.ts';
-import { readConnection, connectionVerdict, NO_CLIENT_AUTH } from './connection-identity.ts';
+import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from './connection-identity.ts';
 import type { ConnectionState, Verdict } from './connection-identity.ts';
 import type { ConnectionRegistry, ClientConnection } from './connection-registry.ts';
 import { proxyHttp, reasonForUpstreamError } from './proxy-http.ts';
@@ -46,6 +48,7 @@ export interface Decision {
   route?: CompiledRoute;
 }
 
+const H2_INTERNAL_ERROR = h2constants.NGHTTP2_INTERNAL_ERROR;
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 /** The registry entry of a request's connection: the socket for HTTP/1.1, the session for HTTP/2. */
@@ -83,8 +86,10 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   const rawPath = q < 0 ? target : target.slice(0, q);
   d.query = q < 0 ? '' : target.slice(q);
   d.path = rawPath;
-  // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI)
-  if (scan.hostCount > 1 || (http11 && host === undefined)) return fail(d, 'bad_request', rawPath);
+  // RFC 9112 §3.2: exactly one Host on HTTP/1.1 (HTTP/2 may rely on :authority or SNI). An empty one (`Host:`, or
+  // the empty authority of `http:///x`, on any version) names no site: selectSite would fall back to SNI and the
+  // upstream would get an empty Host.
+  if (scan.hostCount > 1 || (http11 && host === undefined) || host === '') return fail(d, 'bad_request', rawPath);
   // HTTP/1.1 header blocks over the limit never get here (the parser answers 431); HTTP/2 ones are measured here,
   // because nghttp2 treats SETTINGS_MAX_HEADER_LIST_SIZE as advice and lets larger blocks through
   if (http2 && scan.bytes > rt.maxHeaderSize) return fail(d, 'headers_too_large', rawPath);
@@ -144,8 +149,18 @@ export function sendError(rt: ListenerRuntime, req: ClientRequest, res: ClientRe
   // a malformed HTTP/1.1 request may have left the stream in an unknown state, and a refused body is still on its
   // way: do not reuse the connection
   const close = (page.status === 400 || page.status === 413) && req.httpVersionMajor === 1;
-  (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
-  (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
+  try {
+    // a writeHead that threw (an upstream head Node refused) leaves its fields on the response: start from none
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    (res as ServerResponse).writeHead(page.status, errorHeaders(rt, reason, close) as string[]);
+    (res as ServerResponse).end(req.method === 'HEAD' ? undefined : page.body);
+  } catch {
+    // not even the page could be written: reset the stream (HTTP/2) or close the connection rather than leave the
+    // client waiting (a reset without an error code would read as a clean end on HTTP/2)
+    const stream = (res as Http2ServerResponse).stream;
+    if (stream !== undefined) stream.close(H2_INTERNAL_ERROR);
+    else (res as ServerResponse).destroy();
+  }
   return page.status;
 }
 
@@ -189,8 +204,23 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
   });
 }
 
-/** Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). */
-export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
+/**
+ * The Host the upstream gets (and X-Forwarded-Host): the client's; for a request that had none (HTTP/1.0), the name
+ * it connected to (SNI) or else the listener address it reached, as nginx's $host falls back to the server name.
+ * Never empty: an HTTP/1.1 upstream must refuse an empty Host for an origin-form request (RFC 9112 §3.2).
+ */
+export function upstreamHost(d: Decision, req: ClientRequest): string {
+  if (d.host !== undefined) return d.host;
+  if (d.state.servername !== null) return d.state.servername;
+  const local = unmapIp(req.socket.localAddress);
+  return local.includes(':') ? `[${local}]` : local;
+}
+
+/**
+ * Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). `body` replaces
+ * `req` as the request body where Node did not parse it (a declined upgrade, see proxy-ws.ts).
+ */
+export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse, body?: Readable): void {
   const start = performance.now();
   const conn = connectionOf(deps, req);
   const state = stateOf(rt, conn, req);
@@ -209,7 +239,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
       return;
     }
   }
-  const host = d.host ?? '';
+  const host = upstreamHost(d, req);
   const headers = d.scan.forward;
   headers.push(
     'host', host,
@@ -230,6 +260,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     method: req.method ?? 'GET',
     path: d.path + d.query,
     headers,
+    body,
     hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
     readTimeoutMs: target.readTimeoutMs,
     maxBodySize: target.maxBodySize,
@@ -242,9 +273,18 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     limit(which) {
       deps.registry.hit(which, state.ip);
     },
+    duplicates(names) {
+      deps.logger.debug({ event: 'proxy.duplicate_header', upstream: target.upstream.origin, names, path: d.path }, 'repeated single-value response fields: first kept');
+    },
     fail(reason, err) {
       unbind?.();
       const { kind } = reasonForUpstreamError(err);
+      if (reason === 'bad_request') {
+        // the client's body framing broke (a declined upgrade's body, see proxy-ws.ts): not the upstream's failure
+        deps.logger.info({ event: 'http.client_error', reason, code: (err as { code?: string }).code, ip: state.ip, listen: rt.listen }, 'malformed request refused');
+        answerError(deps, rt, req, res, d, reason, start);
+        return;
+      }
       deps.metrics.upstreamErrors.inc({ upstream: target.upstream.origin, kind });
       // a full queue is a flood's doing: counted and in the access line, not one warning per refused request
       if (kind !== 'busy') deps.logger.warn({ event: 'proxy.upstream_error', upstream: target.upstream.origin, kind, code: (err as { code?: string }).code, err: errMessage(err), path: d.path }, 'upstream request failed');

@@ -1,7 +1,7 @@
 // Header hygiene tables: identity headers and hop-by-hop fields never reach the upstream; response filtering.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scanRequestHeaders, filterResponseHeaders, locationRewriter, toWireValue } from '../../src/gateway/headers.ts';
+import { scanRequestHeaders, filterResponseHeaders, locationRewriter, toWireValue, SINGLE_VALUE_FIELDS } from '../../src/gateway/headers.ts';
 import { buildSecurityHeaders } from '../../src/gateway/security-headers.ts';
 
 function names(flat: readonly string[]): string[] {
@@ -56,10 +56,39 @@ test('response filtering drops hop-by-hop and owned headers, appends the securit
     owned: security.owned,
     extra: security.flat,
     rewriteLocation: locationRewriter('http://127.0.0.1:3000', 'https://app.example:8443', 'app.example:8443'),
-  });
+  }).headers;
   assert.deepEqual(out.slice(0, 4), ['Content-Type', 'text/plain', 'Location', 'https://app.example:8443/next?a=1']);
   assert.deepEqual(names(out.slice(4)), ['strict-transport-security', 'x-content-type-options', 'referrer-policy', 'x-frame-options']);
   assert.equal(out[out.indexOf('x-frame-options') + 1], 'DENY');
+});
+
+test('repeated single-value response fields: the first copy is kept, except Content-Length with different values', () => {
+  const none = { owned: new Set<string>(), extra: [], rewriteLocation: undefined };
+  // every field Node's http2 refuses to send twice, in any case
+  for (const name of SINGLE_VALUE_FIELDS) {
+    if (name === 'proxy-authorization') continue; // hop-by-hop: dropped altogether
+    const upper = name.toUpperCase();
+    const r = filterResponseHeaders([name, 'one', 'X-Other', 'x', upper, 'two', name, 'three'], none);
+    assert.deepEqual(r.headers, [name, 'one', 'X-Other', 'x'], name);
+    assert.deepEqual(r.dropped, [name, name], name);
+    assert.equal(r.conflict !== undefined, name === 'content-length', name);
+  }
+  const table: Array<{ raw: string[]; headers: string[]; dropped?: string[]; conflict?: boolean }> = [
+    { raw: ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Vary', 'A', 'Vary', 'B'], headers: ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Vary', 'A', 'Vary', 'B'] },
+    { raw: ['Content-Length', '5', 'content-length', ' 5'], headers: ['Content-Length', '5'], dropped: ['content-length'] },
+    { raw: ['Content-Length', '5', 'Content-Length', '6'], headers: ['Content-Length', '5'], dropped: ['content-length'], conflict: true },
+    // a value that spells a field name is not mistaken for one
+    { raw: ['ETag', 'content-type', 'Content-Type', 'text/plain'], headers: ['ETag', 'content-type', 'Content-Type', 'text/plain'] },
+    // the gateway's own fields are replaced, not counted as the upstream's first copy
+    { raw: ['X-Content-Type-Options', 'a', 'X-Content-Type-Options', 'b'], headers: ['x-content-type-options', 'nosniff'] },
+  ];
+  for (const row of table) {
+    const owned = row.raw[0] === 'X-Content-Type-Options';
+    const r = filterResponseHeaders(row.raw, owned ? { owned: new Set(['x-content-type-options']), extra: ['x-content-type-options', 'nosniff'], rewriteLocation: undefined } : none);
+    assert.deepEqual(r.headers, row.headers, row.raw.join(','));
+    assert.deepEqual(r.dropped, row.dropped, row.raw.join(','));
+    assert.equal(r.conflict !== undefined, row.conflict ?? false, row.raw.join(','));
+  }
 });
 
 test('locationRewriter leaves foreign and look-alike origins alone', () => {
