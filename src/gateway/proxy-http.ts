@@ -22,8 +22,6 @@ export interface ProxyJob {
   path: string;
   headers: string[];
   hasBody: boolean;
-  /** The body when it is not `req` itself: an upgrade request's, read off the socket (proxy-ws.ts). */
-  body?: Readable;
   readTimeoutMs: number;
   /** Largest request body (bytes) the route accepts; undefined: unlimited. The body is counted as it streams. */
   maxBodySize: number | undefined;
@@ -60,14 +58,11 @@ async function* limitedBody(body: AsyncIterable<Buffer>, max: number): AsyncGene
 
 /** Code of the error raised for an upstream response the gateway will not relay (kind `bad_response`). */
 const BAD_RESPONSE = 'ERR_CG_UPSTREAM_BAD_RESPONSE';
-/** Code of the error a request body stream fails with when the client's framing is broken (answered 400). */
-export const BAD_REQUEST_BODY = 'ERR_CG_BAD_REQUEST_BODY';
 
 /** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
 export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === BAD_RESPONSE) return { reason: 'upstream_error', kind: 'bad_response' };
-  if (code === BAD_REQUEST_BODY) return { reason: 'bad_request', kind: 'bad_request_body' };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
@@ -193,7 +188,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const job = this.job;
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (job.hasBody) {
-      const source = job.body ?? (job.req as IncomingMessage);
+      const source = job.req as IncomingMessage;
       body = job.maxBodySize === undefined ? source : Readable.from(limitedBody(source as AsyncIterable<Buffer>, job.maxBodySize), { objectMode: false });
     }
     const opts: Dispatcher.DispatchOptions = {

@@ -5,15 +5,14 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { decide, record, answerError, handleRequest, upstreamHost, connectionOf, stateOf } from './request-handler.ts';
 import type { HandlerDeps, Decision } from './request-handler.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { ClientConnection } from './connection-registry.ts';
 import type { ReasonCode } from './reasons.ts';
-import { reasonForUpstreamError, BAD_REQUEST_BODY } from './proxy-http.ts';
+import { reasonForUpstreamError } from './proxy-http.ts';
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE_VALUE = /[\r\n\0]/;
@@ -34,16 +33,21 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
   const conn = connectionOf(deps, req);
   const state = stateOf(rt, conn, req);
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-    // Not a WebSocket (e.g. "Upgrade: h2c", which curl --http2 adds to plain-http requests, POSTs included): the
-    // upgrade is declined (RFC 9110 §7.8 lets a server ignore it) and the request answered as the ordinary
-    // HTTP/1.1 request it also is, then the connection closed. Node hands the socket over right after the headers,
-    // so a body is still on the socket: it is read from there and forwarded whole, since the person sending it
-    // expects the POST to arrive, and an upstream told Content-Length: 0 would act on a request nobody sent.
+    // Not a WebSocket (e.g. "Upgrade: h2c", which curl --http2 adds to plain-http requests). On Node >= 24.9 these
+    // never get here: the listener's shouldUpgradeCallback (server.ts) has Node's parser treat them as the ordinary
+    // requests they also are, body included. On older Node the parser stops after the headers and leaves any body
+    // on the socket, unparsed: such a request is refused (400) rather than forwarded with its body lost.
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
     res.on('finish', () => socket.end());
-    handleRequest(rt, deps, req, res, upgradeRequestBody(req, socket, head));
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if (hasBody) {
+      const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1');
+      answerError(deps, rt, req, res, d, 'bad_request', start);
+      return;
+    }
+    handleRequest(rt, deps, req, res);
     return;
   }
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1');
@@ -53,95 +57,6 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
     return;
   }
   tunnel(rt, deps, req, socket, head, d, start, conn);
-}
-
-/**
- * The body of an upgrade request, which Node's parser leaves on the socket: exactly Content-Length bytes, or a
- * chunked body decoded (undici re-chunks it), taken from `head` and then the socket. Bytes after the body are never
- * forwarded: the connection closes after the answer. Malformed chunking or a client that leaves early fails the
- * stream (ERR_CG_BAD_REQUEST_BODY: 400 while nothing was answered). Undefined when the request has no body.
- */
-function upgradeRequestBody(req: IncomingMessage, socket: Duplex, head: Buffer): Readable | undefined {
-  const te = req.headers['transfer-encoding'];
-  const cl = req.headers['content-length'];
-  // Node's parser has already refused Content-Length with Transfer-Encoding, and codings other than a final chunked
-  const chunked = te !== undefined;
-  if (!chunked && (cl === undefined || cl === '0')) return undefined;
-  const body = new PassThrough();
-  // undici listens while it sends the body; a refused request never reads it, and its failure must not go unheard
-  body.on('error', () => undefined);
-  let left = chunked ? 0 : Number(cl); // bytes of the body (chunked: of the current chunk) still to come
-  let state: 'size' | 'data' | 'data-end' | 'trailer' | 'done' = chunked ? 'size' : 'data';
-  let line = ''; // the chunk-size, chunk-end or trailer line read so far (latin1)
-  let trailerBytes = 0;
-  if (req.headers.expect?.toLowerCase() === '100-continue') socket.write('HTTP/1.1 100 Continue\r\n\r\n');
-  const stop = () => {
-    state = 'done';
-    socket.off('data', onData);
-    socket.off('end', onEnd);
-    socket.off('close', onEnd);
-    body.off('drain', onDrain);
-    socket.resume(); // whatever follows the body is read and dropped until the answer closes the connection
-  };
-  const fail = (why: string) => {
-    stop();
-    body.destroy(Object.assign(new Error(`request body: ${why}`), { code: BAD_REQUEST_BODY }));
-  };
-  // One complete line (without its CRLF) in the chunked framing; false when the body is malformed.
-  const onLine = (text: string): boolean => {
-    if (state === 'size') {
-      const m = /^([0-9A-Fa-f]{1,12})(?:;[\t\x20-\x7e]*)?$/.exec(text);
-      if (!m) return false;
-      left = parseInt(m[1], 16);
-      state = left === 0 ? 'trailer' : 'data';
-    } else if (state === 'data-end') {
-      if (text !== '') return false;
-      state = 'size';
-    } else if (text === '') {
-      stop(); // the empty line after the trailers (dropped, as on every proxied request) ends the body
-      body.end();
-    }
-    return true;
-  };
-  const onData = (buf: Buffer): void => {
-    let i = 0;
-    while (i < buf.length && state !== 'done') {
-      if (state === 'data') {
-        const n = Math.min(left, buf.length - i);
-        left -= n;
-        body.write(buf.subarray(i, i + n));
-        i += n;
-        if (left > 0) continue;
-        if (!chunked) {
-          stop();
-          body.end();
-          return;
-        }
-        state = 'data-end';
-        continue;
-      }
-      // a line: size, the CRLF after a chunk's data, or a trailer field
-      const lf = buf.indexOf(10, i);
-      line += buf.toString('latin1', i, lf < 0 ? buf.length : lf);
-      if (state === 'trailer') trailerBytes += (lf < 0 ? buf.length : lf + 1) - i;
-      i = lf < 0 ? buf.length : lf + 1;
-      if (line.length > 4096 || trailerBytes > 16_384) return fail('chunk framing line too long');
-      if (lf < 0) continue;
-      // CRLF only: a bare LF is how parsers are made to disagree about where a chunk ends
-      if (!line.endsWith('\r') || !onLine(line.slice(0, -1))) return fail('malformed chunked encoding');
-      line = '';
-    }
-    if (body.writableNeedDrain) socket.pause();
-  };
-  const onDrain = () => socket.resume();
-  const onEnd = () => fail('the client closed the connection before the body ended');
-  body.on('drain', onDrain);
-  socket.on('end', onEnd);
-  socket.on('close', onEnd);
-  if (!Number.isSafeInteger(left)) fail('bad Content-Length');
-  else if (head.length > 0) onData(head);
-  if (!body.destroyed && !body.writableEnded) socket.on('data', onData);
-  return body;
 }
 
 function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): string | undefined {

@@ -2,7 +2,6 @@
 // normalize the path, match the route, check the certificate (revocation included), authorize, then proxy.
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import { constants as h2constants } from 'node:http2';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
@@ -220,7 +219,7 @@ export function upstreamHost(d: Decision, req: ClientRequest): string {
  * Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). `body` replaces
  * `req` as the request body where Node did not parse it (a declined upgrade, see proxy-ws.ts).
  */
-export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse, body?: Readable): void {
+export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
   const start = performance.now();
   const conn = connectionOf(deps, req);
   const state = stateOf(rt, conn, req);
@@ -260,7 +259,6 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     method: req.method ?? 'GET',
     path: d.path + d.query,
     headers,
-    body,
     hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
     readTimeoutMs: target.readTimeoutMs,
     maxBodySize: target.maxBodySize,
@@ -279,8 +277,8 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     fail(reason, err) {
       unbind?.();
       const { kind } = reasonForUpstreamError(err);
-      if (reason === 'bad_request') {
-        // the client's body framing broke (a declined upgrade's body, see proxy-ws.ts): not the upstream's failure
+      if (reason === 'body_too_large') {
+        // the client's body outgrew the route's limit: not the upstream's failure
         deps.logger.info({ event: 'http.client_error', reason, code: (err as { code?: string }).code, ip: state.ip, listen: rt.listen }, 'malformed request refused');
         answerError(deps, rt, req, res, d, reason, start);
         return;

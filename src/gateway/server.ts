@@ -109,6 +109,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         retire(conn);
       }
       if ((draining || conn.retiring) && h2stream === undefined) (res as ServerResponse).shouldKeepAlive = false;
+      // a declined upgrade (h2c) is answered, then the connection closed: Node's parser does not go on reading after it
+      if (h2stream === undefined && req.headers.upgrade !== undefined) (res as ServerResponse).shouldKeepAlive = false;
       res.once('close', () => {
         conn.active--;
         // a stream closed before its response was complete was cancelled: many in a short time is rapid reset
@@ -160,6 +162,10 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       socket.once('close', () => clearTimeout(timer));
       socket.end(bytes, () => socket.destroy());
     });
+    // Only WebSocket upgrades leave HTTP: any other Upgrade (h2c) is declined (RFC 9110 §7.8) and the request parsed
+    // and answered as an ordinary one, body included, by Node's own parser (Node >= 24.9 reads this property).
+    (server as unknown as { shouldUpgradeCallback: (req: IncomingMessage) => boolean }).shouldUpgradeCallback =
+      (req) => (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
     applyHttp1Limits(server, handler.rt);
     // Node starts checking header and request timeouts when a server emits 'listening'. These servers never listen
     // (the acceptor owns the socket), so the event is emitted here to start that check.
