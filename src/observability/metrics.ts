@@ -171,7 +171,9 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       name, help, labelNames: ['upstream'] as const, registers,
       collect() {
         this.reset();
-        for (const source of upstreamGates) for (const g of source()) this.set({ upstream: g.origin }, g[field]);
+        // summed: routes to one origin with different TLS settings, timeouts or limits have separate gates, and
+        // setting the series once per gate would show only the last one
+        for (const source of upstreamGates) for (const g of source()) this.inc({ upstream: g.origin }, g[field]);
       },
     });
   return {
