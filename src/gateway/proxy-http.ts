@@ -8,6 +8,7 @@ import type { Upstream, GatePass, GateRefusal } from './upstream-pool.ts';
 import { filterResponseHeaders } from './headers.ts';
 import type { ResponseHeaderOptions } from './headers.ts';
 import type { ReasonCode } from './reasons.ts';
+import { BAD_RESPONSE, reasonForUpstreamError } from './upstream-errors.ts';
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
 export type ClientResponse = ServerResponse | Http2ServerResponse;
@@ -54,26 +55,6 @@ async function* limitedBody(body: AsyncIterable<Buffer>, max: number): AsyncGene
     if (seen > max) throw new BodyTooLarge(`request body over ${max} bytes`);
     yield chunk;
   }
-}
-
-/** Code of the error raised for an upstream response the gateway will not relay (kind `bad_response`). */
-const BAD_RESPONSE = 'ERR_CG_UPSTREAM_BAD_RESPONSE';
-
-/** What an upstream error means for the client: 504 for a read timeout, 502 for everything else. */
-export function reasonForUpstreamError(err: unknown): { reason: ReasonCode; kind: string } {
-  const code = (err as { code?: string } | null)?.code ?? '';
-  if (code === BAD_RESPONSE) return { reason: 'upstream_error', kind: 'bad_response' };
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'upstream_timeout', kind: 'timeout' };
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
-      code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
-    return { reason: 'upstream_unreachable', kind: code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'unreachable' };
-  }
-  if (code === 'CG_UPSTREAM_BUSY') return { reason: 'upstream_busy', kind: 'busy' };
-  if (code === 'CG_BODY_TOO_LARGE') return { reason: 'body_too_large', kind: 'body_too_large' };
-  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('UNABLE_TO')) {
-    return { reason: 'upstream_unreachable', kind: 'tls' };
-  }
-  return { reason: 'upstream_error', kind: code ? code.toLowerCase() : 'error' };
 }
 
 // A legacy-style undici handler: it is what undici's core calls natively (the new-style API is adapted per request).

@@ -12,7 +12,7 @@ import type { HandlerDeps, Decision } from './request-handler.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { ClientConnection } from './connection-registry.ts';
 import type { ReasonCode } from './reasons.ts';
-import { reasonForUpstreamError } from './proxy-http.ts';
+import { reasonForUpstreamError, tagTlsAlerts } from './upstream-errors.ts';
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE_VALUE = /[\r\n\0]/;
@@ -93,6 +93,7 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   const upstream: Socket = up.tls
     ? tlsConnect({ host: up.hostname, port: up.port, ...up.tlsOptions, ALPNProtocols: ['http/1.1'] })
     : netConnect({ host: up.hostname, port: up.port });
+  const alerts = up.tls ? tagTlsAlerts(upstream) : undefined;
   // the upgrade request and small WebSocket frames must not wait for delayed ACKs (undici does the same)
   upstream.setNoDelay(true);
   const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), up.connectTimeoutMs);
@@ -150,7 +151,7 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
     else client.destroy();
   });
   upstream.on('close', () => {
-    if (status === 0) failEarly(Object.assign(new Error('upstream closed before answering'), { code: 'UND_ERR_SOCKET' }));
+    if (status === 0) failEarly(Object.assign(new Error('upstream closed before answering'), { code: 'UND_ERR_SOCKET', cause: alerts?.alert() }));
   });
   // A tunnel carries no requests to re-check, so it is registered with the connection: a trust change that refuses
   // its certificate closes it. And a tunnel with no byte either way for tunnelIdle is closed (the client socket's

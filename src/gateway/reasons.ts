@@ -94,6 +94,26 @@ export const REASONS = {
     status: 502,
     text: 'The application behind this gateway is not reachable right now. Try again later.',
   },
+  upstream_cert_untrusted: {
+    status: 502,
+    text: 'The application behind this gateway presented a certificate the gateway does not trust. Tell the site administrator.',
+  },
+  upstream_name_mismatch: {
+    status: 502,
+    text: 'The application behind this gateway presented a certificate for a different name. Tell the site administrator.',
+  },
+  upstream_cert_expired: {
+    status: 502,
+    text: 'The application behind this gateway presented a certificate that has expired or is not valid yet. Tell the site administrator.',
+  },
+  upstream_refused_our_cert: {
+    status: 502,
+    text: 'The application behind this gateway did not accept the gateway\'s own certificate. Tell the site administrator.',
+  },
+  upstream_tls_protocol: {
+    status: 502,
+    text: 'The gateway and the application behind it could not agree on a secure connection. Tell the site administrator.',
+  },
   upstream_error: {
     status: 502,
     text: 'The application behind this gateway sent an invalid answer. Try again later.',

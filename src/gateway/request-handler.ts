@@ -18,7 +18,8 @@ import type { ReasonCode } from './reasons.ts';
 import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from './connection-identity.ts';
 import type { ConnectionState, Verdict } from './connection-identity.ts';
 import type { ConnectionRegistry, ClientConnection } from './connection-registry.ts';
-import { proxyHttp, reasonForUpstreamError } from './proxy-http.ts';
+import { proxyHttp } from './proxy-http.ts';
+import { reasonForUpstreamError } from './upstream-errors.ts';
 import type { ClientRequest, ClientResponse } from './proxy-http.ts';
 import type { ListenerRuntime, RouteTarget } from './runtime.ts';
 

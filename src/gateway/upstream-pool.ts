@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Pool, buildConnector } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { parseDuration } from '../core/duration.ts';
+import { tagTlsAlerts } from './upstream-errors.ts';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/schema.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
@@ -205,7 +206,12 @@ export class UpstreamPools {
       // route timeouts are passed per request; these are upper bounds
       headersTimeout: 0,
       bodyTimeout: 0,
-      connect: isTls ? (opts, cb) => connector({ ...opts, servername: pinned }, cb) : { timeout: connectTimeoutMs },
+      connect: isTls
+        ? (opts, cb) => connector({ ...opts, servername: pinned }, (err, socket) => {
+          if (socket) tagTlsAlerts(socket, true);
+          cb(err, socket as never);
+        })
+        : { timeout: connectTimeoutMs },
     });
     const entry: Upstream = {
       key,

@@ -189,7 +189,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     upstreamErrors: new Counter({
       name: 'certgate_upstream_errors_total',
-      help: 'Upstream failures, by upstream origin and kind (unreachable, timeout, reset).',
+      help: 'Upstream failures, by upstream origin and kind (unreachable, timeout, upstream_cert_untrusted, upstream_refused_our_cert, ...).',
       labelNames: ['upstream', 'kind'] as const,
       registers,
     }),
