@@ -169,17 +169,29 @@ export const UpstreamTls = z
 
 function suggestUpstream(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  if (/^[A-Za-z0-9.-]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(value)) return `did you mean "http://${value}"?`;
-  const m = /^(https?:\/\/[^/\s]+)\/.+$/.exec(value);
-  if (m) return `write "${m[1]}": an upstream has no path, the request path is passed on as is`;
+  if (/^[A-Za-z0-9.-]+:\d+(\/|$)|^\[[0-9a-fA-F:]+\]:\d+(\/|$)/.test(value)) return `did you mean "http://${value}"?`;
+  const q = /^(https?:\/\/[^?#\s]+)[?#]/.exec(value);
+  if (q) return `write "${q[1]}": an upstream URL has no query or fragment, the request's query is passed on as is`;
+  const m = /^(https?:\/\/[^/\s]+)(\/\S*)$/.exec(value);
+  if (m) return `write a plain base path such as "${m[1]}/app" (no "//", "." or "..", "%", "\\"), or "${m[1]}" for none`;
   return undefined;
 }
 
+/** A base path on the upstream must be plain, so the joined path is as normalized as the request path. */
+function isPlainBasePath(url: string): boolean {
+  const m = /^https?:\/\/[^/\s]+(\/.*)?$/.exec(url);
+  if (!m) return false;
+  const path = m[1] ?? '/';
+  return path === '/' || !/\/\/|\/\.\.?(\/|$)|[%\\?#\s;]/.test(path);
+}
+
 export const UpstreamUrl = shape(
-  z.string().regex(/^(http|https):\/\/[^/\s]+\/?$/, 'http(s)://host:port with no path, e.g. http://127.0.0.1:3000'),
-  'an upstream URL with no path, e.g. http://127.0.0.1:3000',
+  z.string()
+    .regex(/^(http|https):\/\/[^/\s?#]+(\/[^\s?#]*)?$/, { message: 'http(s)://host:port with an optional base path, e.g. http://127.0.0.1:3000 or https://api.internal/app', abort: true })
+    .refine(isPlainBasePath, 'a plain base path without "//", "." or ".." segments, "%", "\\", ";" or spaces, e.g. https://api.internal/app'),
+  'an upstream URL such as http://127.0.0.1:3000, with an optional base path: https://api.internal/app',
   suggestUpstream,
-).describe('Upstream origin: http(s)://host:port.');
+).describe('Upstream: http(s)://host:port, optionally with a base path (https://api.internal/app) that request paths are joined to.');
 
 const Count = (words: string, example: number, min = 1) =>
   shape(z.number().int().min(min).max(10_000_000), `${words}: a whole number from ${min}, e.g. ${example}`);
@@ -195,7 +207,15 @@ export const UpstreamLimits = z
 export const Upstream = shape(
   z.union([
     UpstreamUrl,
-    z.strictObject({ url: UpstreamUrl, tls: UpstreamTls.optional(), limits: UpstreamLimits.optional() }).describe('Upstream with TLS settings or limits.'),
+    z.strictObject({
+      url: UpstreamUrl,
+      host: shape(z.string().regex(/^[^\s/@?#]+$/), 'a host name, optionally with a port, e.g. api.internal or api.internal:8443')
+        .optional()
+        .describe('Host header sent upstream. Default: tls.servername when set, else the client\'s Host.'),
+      stripPrefix: z.boolean().default(false).describe('Remove the route path from the request path before joining it to the URL\'s base path.'),
+      tls: UpstreamTls.optional(),
+      limits: UpstreamLimits.optional(),
+    }).describe('Upstream with a base path, Host, prefix stripping, TLS settings or limits.'),
   ]),
   'an upstream URL such as http://127.0.0.1:3000, or a mapping {url: ..., tls: {...}}',
 ).describe('Where the route sends requests: an http(s):// URL, or {url, tls} for an https upstream with TLS settings.');

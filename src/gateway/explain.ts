@@ -1,4 +1,5 @@
 // `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic.
+import { upstreamPath, pathMappingOf } from './upstream-path.ts';
 import { X509Certificate } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
@@ -202,7 +203,9 @@ export function explainRequest(input: ExplainInput): Explanation {
   const decision = authorize(route, { identity, verifyReason, sourceIp });
   e.rule = decision.rule;
   if (!decision.allowed) return refuse(decision.reason);
-  const location = upstream + norm.path + u.query;
+  // the path the upstream is sent, as request-handler.ts builds it (base path, stripPrefix)
+  const cfg = route.config.upstream;
+  const location = new URL(typeof cfg === 'string' ? cfg : cfg.url).origin + upstreamPath(pathMappingOf(route.config), norm.path) + u.query;
   e.outcome = { action: 'proxy', status: null, reason: null, message: `proxied to ${location}; the status is the upstream's`, location };
   return e;
 }

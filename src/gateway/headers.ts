@@ -2,6 +2,9 @@
 // removed per RFC 9110 §7.6.1) and one pass over the upstream's response headers (hop-by-hop removed, one copy of
 // each single-value field). Pure.
 
+import { isIdentity, publicPath } from './upstream-path.ts';
+import type { PathMapping } from './upstream-path.ts';
+
 /** The identity headers certgate sets; any the client sends are deleted, whatever their case or count. */
 export const IDENTITY_HEADERS = [
   'x-client-verify', 'x-client-subject', 'x-client-issuer', 'x-client-serial', 'x-client-fingerprint', 'x-client-cert',
@@ -239,17 +242,35 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
 
 /**
  * proxy_redirect: a Location pointing at the upstream origin (or at the public host over plain http, as an app
- * that trusts Host but not X-Forwarded-Proto writes it) is rewritten to the address the client used.
+ * that trusts Host but not X-Forwarded-Proto writes it, or at the Host sent upstream) is rewritten to the address the
+ * client used. With a base path or a stripped prefix (`paths`), the path is mapped back too (also for a path-absolute
+ * Location); a path outside the base path has no public address and is left as the upstream wrote it.
  */
-export function locationRewriter(upstreamOrigin: string, publicOrigin: string, publicHost: string): (location: string) => string {
-  const plainPublic = `http://${publicHost}`;
+export function locationRewriter(upstreamOrigin: string, publicOrigin: string, publicHost: string, paths?: PathMapping, upstreamHostHeader?: string): (location: string) => string {
+  const prefixes = [upstreamOrigin, `http://${publicHost}`];
+  // an app that builds absolute URLs from the Host it was sent names that host
+  if (upstreamHostHeader !== undefined && upstreamHostHeader !== publicHost) prefixes.push(`https://${upstreamHostHeader}`, `http://${upstreamHostHeader}`);
+  const mapped = paths === undefined || isIdentity(paths) ? undefined : paths;
+  // the path part (and what follows it) back to the public address; undefined: outside the upstream's base path
+  const back = (rest: string): string | undefined => {
+    if (mapped === undefined) return rest;
+    const end = rest.search(/[?#]/);
+    const path = end < 0 ? rest : rest.slice(0, end);
+    const pub = publicPath(mapped, path === '' ? '/' : path);
+    return pub === undefined ? undefined : pub + (end < 0 ? '' : rest.slice(end));
+  };
   return (location) => {
-    for (const prefix of [upstreamOrigin, plainPublic]) {
+    for (const prefix of prefixes) {
       if (location.length >= prefix.length && location.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()) {
         const rest = location.slice(prefix.length);
-        if (rest === '' || rest[0] === '/' || rest[0] === '?' || rest[0] === '#') return publicOrigin + (rest === '' ? '/' : rest);
+        if (rest === '' || rest[0] === '/' || rest[0] === '?' || rest[0] === '#') {
+          const pub = mapped === undefined ? (rest === '' ? '/' : rest) : back(rest[0] === '/' ? rest : '/' + rest);
+          return pub === undefined ? location : publicOrigin + pub;
+        }
       }
     }
+    // a path-absolute Location ("/app/login") from an upstream with a base path or a stripped prefix
+    if (mapped !== undefined && location[0] === '/' && location[1] !== '/') return back(location) ?? location;
     return location;
   };
 }

@@ -13,6 +13,7 @@ import type { ListenerRuntime } from './runtime.ts';
 import type { ClientConnection } from './connection-registry.ts';
 import type { ReasonCode } from './reasons.ts';
 import { reasonForUpstreamError, tagTlsAlerts } from './upstream-errors.ts';
+import { upstreamPath } from './upstream-path.ts';
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE_VALUE = /[\r\n\0]/;
@@ -64,7 +65,7 @@ function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): st
   const ip = d.state.ip;
   const headers = [
     ...d.scan.forward,
-    'host', host,
+    'host', d.target!.hostHeader ?? host,
     'x-forwarded-for', d.scan.xff === undefined ? ip : `${d.scan.xff}, ${ip}`,
     'x-forwarded-proto', rt.scheme,
     'x-forwarded-host', host,
@@ -73,7 +74,7 @@ function requestHead(rt: ListenerRuntime, req: IncomingMessage, d: Decision): st
     'connection', 'Upgrade',
     'upgrade', 'websocket',
   ];
-  let head = `${req.method} ${d.path}${d.query} HTTP/1.1\r\n`;
+  let head = `${req.method} ${upstreamPath(d.target!.paths, d.path)}${d.query} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
     // Node's parser already refused CR/LF from the client; this guards values certgate builds itself.
     if (UNSAFE_VALUE.test(headers[i]) || UNSAFE_VALUE.test(headers[i + 1])) return undefined;

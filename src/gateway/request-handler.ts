@@ -20,6 +20,7 @@ import type { ConnectionState, Verdict } from './connection-identity.ts';
 import type { ConnectionRegistry, ClientConnection } from './connection-registry.ts';
 import { proxyHttp } from './proxy-http.ts';
 import { reasonForUpstreamError } from './upstream-errors.ts';
+import { upstreamPath } from './upstream-path.ts';
 import type { ClientRequest, ClientResponse } from './proxy-http.ts';
 import type { ListenerRuntime, RouteTarget } from './runtime.ts';
 
@@ -242,7 +243,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
   const host = upstreamHost(d, req);
   const headers = d.scan.forward;
   headers.push(
-    'host', host,
+    'host', target.hostHeader ?? host,
     'x-forwarded-for', d.scan.xff === undefined ? state.ip : `${d.scan.xff}, ${state.ip}`,
     'x-forwarded-proto', rt.scheme,
     'x-forwarded-host', host,
@@ -258,7 +259,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     res,
     upstream: target.upstream,
     method: req.method ?? 'GET',
-    path: d.path + d.query,
+    path: upstreamPath(target.paths, d.path) + d.query,
     headers,
     hasBody: d.scan.hasBody || (req.httpVersionMajor === 2 && !(req as Http2ServerRequest).stream.endAfterHeaders),
     readTimeoutMs: target.readTimeoutMs,
@@ -267,7 +268,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     response: {
       owned: rt.security.owned,
       extra: rt.security.flat,
-      rewriteLocation: target.rewriteLocation ? locationRewriter(target.upstream.origin, `${rt.scheme}://${host}`, host) : undefined,
+      rewriteLocation: target.rewriteLocation ? locationRewriter(target.upstream.origin, `${rt.scheme}://${host}`, host, target.paths, target.hostHeader) : undefined,
     },
     limit(which) {
       deps.registry.hit(which, state.ip);

@@ -16,12 +16,18 @@ import type { ErrorPages } from './error-page.ts';
 import { buildTlsMaterial } from './tls-context.ts';
 import type { TlsMaterial } from './tls-context.ts';
 import type { UpstreamPools, Upstream } from './upstream-pool.ts';
+import { pathMappingOf } from './upstream-path.ts';
+import type { PathMapping } from './upstream-path.ts';
 import type { ClientAuthPolicy } from './connection-identity.ts';
 import type { ConnectionLimits } from './connection-registry.ts';
 
 /** What a matched route needs at request time. */
 export interface RouteTarget {
   upstream: Upstream;
+  /** Request path to upstream path (the URL's base path, `stripPrefix`); see upstream-path.ts. */
+  paths: PathMapping;
+  /** Host header sent upstream: `upstream.host`, else `tls.servername`; undefined: the client's Host. */
+  hostHeader: string | undefined;
   readTimeoutMs: number;
   websocket: boolean;
   rewriteLocation: boolean;
@@ -108,6 +114,8 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
     for (const route of site.routes) {
       targets.set(route, {
         upstream: pools.get(route.upstream, ms(route.timeouts.connect, 'timeouts.connect')),
+        paths: pathMappingOf(route),
+        hostHeader: typeof route.upstream === 'string' ? undefined : route.upstream.host ?? route.upstream.tls?.servername,
         readTimeoutMs: ms(route.timeouts.read, 'timeouts.read'),
         websocket: route.websocket,
         rewriteLocation: route.rewriteLocation,

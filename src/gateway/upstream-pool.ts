@@ -180,15 +180,16 @@ export class UpstreamPools {
     const url = typeof upstream === 'string' ? upstream : upstream.url;
     const tls = typeof upstream === 'string' ? undefined : upstream.tls;
     const limits = (typeof upstream === 'string' ? undefined : upstream.limits) ?? { connections: 512, queue: 2048, queueTimeout: '10s' };
-    const key = `${url}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}|${limits.connections}/${limits.queue}/${limits.queueTimeout}`;
-    const existing = this.#pools.get(key);
-    if (existing) return existing;
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch (err) {
       throw new GatewayError('CG_GATEWAY_UPSTREAM', `upstream ${url} is not a URL`, { cause: err });
     }
+    // keyed by origin: routes that differ only in base path, Host or stripPrefix share one pool
+    const key = `${parsed.origin}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}|${limits.connections}/${limits.queue}/${limits.queueTimeout}`;
+    const existing = this.#pools.get(key);
+    if (existing) return existing;
     const isTls = parsed.protocol === 'https:';
     const hostname = parsed.hostname.replace(/^\[|\]$/g, '');
     const tlsOptions = isTls ? tlsOptionsOf(tls, hostname) : undefined;

@@ -222,7 +222,7 @@ const CASES: Case[] = [
     yaml: `servers:\n  - listen: 127.0.0.1:8443\n${TLS}    routes:\n      - path: /\n        upstream: 127.0.0.1:3000\n`,
     code: 'CG_CONFIG_INVALID',
     at: '6:19',
-    message: /upstream: expected http\(s\):\/\/host:port with no path/,
+    message: /upstream: expected http\(s\):\/\/host:port with an optional base path/,
     hint: /did you mean "http:\/\/127\.0\.0\.1:3000"\?/,
   },
   {

@@ -106,6 +106,29 @@ test('locationRewriter leaves foreign and look-alike origins alone', () => {
   for (const [input, expected] of table) assert.equal(rw(input), expected, input);
 });
 
+test('locationRewriter maps paths back through a base path and a stripped prefix', () => {
+  const rw = locationRewriter('http://127.0.0.1:3000', 'https://app.example', 'app.example', { base: '/app', prefix: '/api', strip: true }, 'backend.internal');
+  const table: Array<[string, string]> = [
+    ['http://127.0.0.1:3000/app/x?y=1#f', 'https://app.example/api/x?y=1#f'],
+    ['http://127.0.0.1:3000/app', 'https://app.example/api'],
+    ['http://127.0.0.1:3000/app/', 'https://app.example/api/'],
+    ['http://127.0.0.1:3000?q', 'http://127.0.0.1:3000?q'],
+    ['http://127.0.0.1:3000/elsewhere', 'http://127.0.0.1:3000/elsewhere'],
+    ['http://127.0.0.1:3000/apps/x', 'http://127.0.0.1:3000/apps/x'],
+    ['https://backend.internal/app/login', 'https://app.example/api/login'],
+    ['http://backend.internal/app/login', 'https://app.example/api/login'],
+    ['http://app.example/app/x', 'https://app.example/api/x'],
+    ['/app/login?next=/app/x', '/api/login?next=/app/x'],
+    ['/elsewhere', '/elsewhere'],
+    ['//evil.example/app/x', '//evil.example/app/x'],
+    ['https://other.example/app/x', 'https://other.example/app/x'],
+  ];
+  for (const [input, expected] of table) assert.equal(rw(input), expected, input);
+  const kept = locationRewriter('http://127.0.0.1:3000', 'https://app.example', 'app.example', { base: '/app', prefix: '/api', strip: false });
+  assert.equal(kept('http://127.0.0.1:3000/app/api/x'), 'https://app.example/api/x');
+  assert.equal(kept('/app/api/x'), '/api/x');
+});
+
 test('security header settings: defaults, overrides, removal, no HSTS on plain listeners', () => {
   assert.deepEqual(buildSecurityHeaders(false, true).flat, []);
   assert.ok(!buildSecurityHeaders(true, false).flat.includes('strict-transport-security'));
