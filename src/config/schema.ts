@@ -160,10 +160,14 @@ export const UpstreamTls = z
     cert: FilePath('a PEM certificate file').optional().describe('Client certificate certgate presents to an mTLS upstream.'),
     key: FilePath('a PEM private key file').optional().describe('Private key for `cert`.'),
     servername: shape(z.string().min(1), 'a host name, e.g. api.internal').optional().describe('SNI and name to verify. Default: the upstream URL host.'),
+    verifyDepth: shape(z.number().int().min(1).max(16), 'a whole number from 1 to 16')
+      .optional()
+      .describe('Longest accepted upstream chain below the trust anchor (leaf included), like nginx proxy_ssl_verify_depth. Absent: no limit beyond OpenSSL\'s.'),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version offered to the upstream.'),
     insecureSkipVerify: z
       .boolean()
       .default(false)
-      .describe('Do not verify the upstream certificate. Unsafe; only for testing.'),
+      .describe('Do not verify the upstream certificate. Unsafe; only for testing (`check` warns when set).'),
   })
   .describe('TLS settings for an https:// upstream.');
 

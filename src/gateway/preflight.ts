@@ -197,6 +197,9 @@ function checkUpstream(f: Findings, route: RouteConfig, where: string, now: Date
   if (typeof route.upstream === 'string' || !route.upstream.tls) return;
   const tls = route.upstream.tls;
   const what = `upstream ${route.upstream.url} of ${where}`;
+  if (tls.insecureSkipVerify) {
+    f.add('warn', undefined, `INSECURE: ${what} has tls.insecureSkipVerify: true, so its certificate is NOT verified: anyone on the network path can impersonate it and read or change every request, identity headers included; remove it and set tls.ca (and tls.servername) instead`);
+  }
   if (tls.ca) for (const cert of readCertificates(f, tls.ca, `CA bundle for ${what}`) ?? []) checkValidity(f, tls.ca, `CA bundle for ${what}`, cert, now);
   if (tls.cert && tls.key) {
     const chain = readCertificates(f, tls.cert, `client certificate for ${what}`);

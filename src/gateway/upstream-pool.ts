@@ -1,6 +1,8 @@
 // One undici Pool per upstream (origin + TLS settings + connect timeout + limits), kept alive across requests and
 // reloads, behind a gate that caps requests in flight and bounds the queue of those waiting.
 import { readFileSync } from 'node:fs';
+import { checkServerIdentity } from 'node:tls';
+import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import { Pool, buildConnector } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -139,6 +141,36 @@ export interface UpstreamTlsOptions {
   key?: string;
   servername?: string;
   rejectUnauthorized: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Node's name check, plus `tls.verifyDepth` when set (Node has no verify-depth option of its own). */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+}
+
+/** Certificates below the trust anchor in a verified peer chain (leaf included), as Node hands it over. */
+export function depthBelowRoot(cert: DetailedPeerCertificate): number {
+  let depth = 0;
+  let c: DetailedPeerCertificate | undefined = cert;
+  // bounded: a chain never holds more than OpenSSL's own limit (100)
+  for (let i = 0; i < 100 && c !== undefined; i++) {
+    const issuer: DetailedPeerCertificate | undefined = c.issuerCertificate;
+    if (issuer === undefined || issuer === c || issuer.fingerprint256 === c.fingerprint256) return depth;
+    depth++;
+    c = issuer;
+  }
+  return depth;
+}
+
+/** Node's checkServerIdentity, then the chain depth: an error with code CERT_CHAIN_TOO_LONG past `max`. */
+function depthChecker(max: number): (hostname: string, cert: PeerCertificate) => Error | undefined {
+  return (hostname, cert) => {
+    const err = checkServerIdentity(hostname, cert);
+    if (err !== undefined) return err;
+    const depth = depthBelowRoot(cert as DetailedPeerCertificate);
+    if (depth > max) {
+      return Object.assign(new Error(`the upstream's chain has ${depth} certificates below its root; tls.verifyDepth allows ${max}`), { code: 'CERT_CHAIN_TOO_LONG' });
+    }
+    return undefined;
+  };
 }
 
 function readPem(path: string, what: string): string {
@@ -158,6 +190,8 @@ function tlsOptionsOf(tls: UpstreamTlsConfig | undefined, hostname: string): Ups
     // SNI must not be an IP address (RFC 6066); verification still checks the IP SAN
     servername: tls?.servername ?? (isIp ? undefined : hostname),
     rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+    minVersion: tls?.minVersion ?? 'TLSv1.2',
+    ...(tls?.verifyDepth !== undefined ? { checkServerIdentity: depthChecker(tls.verifyDepth) } : {}),
   };
 }
 

@@ -52,7 +52,7 @@ test('routes shorthand becomes one site with hosts ["*"]; crl a list; paths abso
   assert.deepEqual(s.sites![0].hosts, ['*']);
   const up = s.sites![0].routes[0].upstream;
   assert.ok(typeof up === 'object');
-  assert.deepEqual(up.tls, { ca: '/etc/certgate/up/ca.pem', cert: '/etc/certgate/up/c.crt', key: '/etc/certgate/up/c.key', insecureSkipVerify: false });
+  assert.deepEqual(up.tls, { ca: '/etc/certgate/up/ca.pem', cert: '/etc/certgate/up/c.crt', key: '/etc/certgate/up/c.key', minVersion: 'TLSv1.2', insecureSkipVerify: false });
 });
 
 test('defaults are filled in', () => {

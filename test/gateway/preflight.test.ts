@@ -139,6 +139,8 @@ const CASES: Case[] = [
     expect: [['warn', undefined as unknown as string, /route \/health is public, but clientAuth mode require/]] },
   { name: 'upstream client key mismatch', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {ca: clients-ca.pem, cert: client.crt, key: other.key}}\n'),
     expect: [['error', 'other.key', /client key for upstream https:\/\/127\.0\.0\.1:3443 of .*: does not belong to the certificate/]] },
+  { name: 'upstream with insecureSkipVerify', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {insecureSkipVerify: true}}\n'),
+    expect: [['warn', undefined as unknown as string, /^INSECURE: upstream https:\/\/127\.0\.0\.1:3443 of .* is NOT verified/]] },
 ];
 
 for (const c of CASES) {

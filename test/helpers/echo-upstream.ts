@@ -29,7 +29,7 @@ export interface EchoUpstream {
 
 export interface EchoOptions {
   /** Serve https with these (for upstream TLS tests); requestCert makes it an mTLS upstream. */
-  tls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
+  tls?: { cert: string; key: string; ca?: string; requestCert?: boolean; maxVersion?: 'TLSv1.2' | 'TLSv1.3' };
 }
 
 function handle(seen: EchoReply[], req: IncomingMessage, res: ServerResponse): void {
