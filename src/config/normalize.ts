@@ -35,7 +35,7 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 /**
  * The config as every consumer reads it: file paths resolved against `baseDir` (the config file's directory),
  * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
- * `sites` is empty only on a redirectToHttps server, which never routes.
+ * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
 export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
   const abs = (p: string) => resolve(baseDir, p);

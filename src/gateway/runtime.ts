@@ -18,6 +18,20 @@ import type { TlsMaterial } from './tls-context.ts';
 import type { UpstreamPools, Upstream } from './upstream-pool.ts';
 import type { ClientAuthPolicy } from './connection-identity.ts';
 import type { ConnectionLimits } from './connection-registry.ts';
+import { compileRules } from './policy.ts';
+import type { CompiledPolicy } from './policy.ts';
+
+/** TCP mode (`tcp:`): the one upstream every allowed connection is piped to, and its access policy. */
+export interface TcpTarget {
+  /** Route-like, so a tunnel is BoundWork the listener's recheck re-authorizes like any request. */
+  route: { policy: CompiledPolicy; label: string };
+  host: string;
+  port: number;
+  /** "host:port", for logs and metrics. */
+  upstream: string;
+  connectTimeoutMs: number;
+  idleMs: number;
+}
 
 /** What a matched route needs at request time. */
 export interface RouteTarget {
@@ -55,6 +69,8 @@ export interface ListenerRuntime {
   /** What the listener's connection registry enforces (read each time, so a reload changes it in place). */
   limits: ConnectionLimits;
   http2Streams: number;
+  /** TCP mode: set on a `tcp:` server, whose handler pipes bytes instead of speaking HTTP. */
+  tcp: TcpTarget | null;
   /** Error-page header lists by reason, filled on first use (request-handler.ts); dropped with the runtime. */
   errorHeaders: Map<string, readonly string[]>;
 }
@@ -145,6 +161,21 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
       resetsPer10s: Math.max(200, 2 * config.limits.http2Streams),
     },
     http2Streams: config.limits.http2Streams,
+    tcp: config.tcp ? compileTcp(config, ms(config.timeouts.tunnelIdle, 'timeouts.tunnelIdle')) : null,
     errorHeaders: new Map(),
+  };
+}
+
+function compileTcp(config: ServerConfig, tunnelIdleMs: number): TcpTarget {
+  const tcp = config.tcp!;
+  const label = `${config.listen} tcp`;
+  const { host, port } = splitListen(tcp.upstream);
+  return {
+    route: { policy: compileRules({ allow: tcp.allow, deny: tcp.deny }, label), label },
+    host,
+    port,
+    upstream: tcp.upstream,
+    connectTimeoutMs: ms(tcp.timeouts.connect, 'tcp.timeouts.connect'),
+    idleMs: tcp.timeouts.idle === undefined ? tunnelIdleMs : ms(tcp.timeouts.idle, 'tcp.timeouts.idle'),
   };
 }
