@@ -3,7 +3,7 @@
 // dialled; a revoked certificate's open tunnel is closed by the CRL file watch within 2 s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
@@ -13,7 +13,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../helpers/pki.ts';
 import { buildCrl } from '../../src/pki/crl.ts';
-import { startGateway } from '../helpers/gateway.ts';
+import { startGateway, reloadGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { createReloadController } from '../../src/gateway/reload.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
@@ -309,4 +309,32 @@ test('revoking the certificate (CRL file rewritten, file watch) closes its open 
   assert.equal(closed.length, 1, JSON.stringify(closed));
   assert.equal(closed[0].kind, 'tunnel');
   assert.match(await f.gw.metrics.registry.metrics(), /certgate_trust_closed_total\{kind="tunnel",reason="revoked"\} 1/);
+});
+
+test('an unreachable upstream: the client connection is closed, logged as upstream_error', async (t) => {
+  const f = await setup(t);
+  await new Promise<void>((r) => f.echo.server.close(() => r()));
+  const c = await Client.open(f, f.app, t);
+  c.socket.write('anyone?\n');
+  await until(() => c.gone, 3_000, 'connection closed');
+  await until(() => f.gw.events('tcp.access').length === 1, 2_000, 'access line');
+  const [line] = f.gw.events('tcp.access');
+  assert.equal(line.result, 'upstream_error');
+  assert.equal(line.reason, 'upstream_unreachable');
+  assert.equal(f.gw.events('proxy.upstream_error').length, 1);
+});
+
+test('a reload turns a tcp: server into an HTTP one and back on the same bound address', async (t) => {
+  const f = await setup(t);
+  const yaml = readFileSync(f.gw.configPath, 'utf8');
+  const http = yaml.replace(/ {4}tcp:[\s\S]*$/, `    routes: [{path: /, upstream: "http://127.0.0.1:${f.echo.port}"}]\n`);
+  await reloadGateway(f.gw, f.dir, http);
+  const h = await Client.open(f, f.app, t);
+  h.socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await h.line('HTTP/1.1 ');
+  h.socket.destroy();
+  await reloadGateway(f.gw, f.dir, yaml);
+  const c = await Client.open(f, f.app, t);
+  c.socket.write('tcp again\n');
+  await c.line('echo: tcp again\n');
 });
