@@ -323,6 +323,9 @@ export const TcpMode = shape(z
       .describe('Any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
     deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match closes the connection.'),
     timeouts: TcpTimeouts.default({ connect: '5s' }),
+    proxyProtocol: shape(z.literal('v2'), 'v2 (the binary PROXY protocol header)')
+      .optional()
+      .describe('v2: send a PROXY protocol v2 header (client and listener address) before the first byte. Absent: none.'),
   }), 'a mapping such as {upstream: "127.0.0.1:5432", allow: [{cn: app-server}]}')
   .describe('TCP mode: after the handshake and the certificate checks, the connection is a byte pipe to `upstream`. No sites or routes.');
 

@@ -8,6 +8,7 @@ import type { ListenerRuntime } from './runtime.ts';
 import type { ClientConnection } from './connection-registry.ts';
 import { readConnection, connectionVerdict } from './connection-identity.ts';
 import { authorize } from './policy.ts';
+import { proxyV2Header } from './proxy-protocol.ts';
 import type { ReasonCode } from './reasons.ts';
 
 type Result = 'allowed' | 'refused' | 'upstream_error';
@@ -54,10 +55,11 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   let connected = false;
   let closedFor: ReasonCode | 'idle' | undefined;
   let logged = false;
+  let headerBytes = 0;
   const finish = (result: Result, reason?: string) => {
     if (logged) return;
     logged = true;
-    line(result, { reason, bytesIn: upstream.bytesWritten, bytesOut: upstream.bytesRead });
+    line(result, { reason, bytesIn: upstream.bytesWritten - headerBytes, bytesOut: upstream.bytesRead });
   };
   const connectTimer = setTimeout(() => {
     deps.metrics.upstreamErrors.inc({ upstream: tcp.upstream, kind: 'connect_timeout' });
@@ -82,6 +84,12 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   upstream.once('connect', () => {
     clearTimeout(connectTimer);
     connected = true;
+    if (tcp.proxyProtocol) {
+      // the client's address and the listener's, before any byte of the client's
+      const header = proxyV2Header({ ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
+      headerBytes = header.length;
+      upstream.write(header);
+    }
     // pipe: backpressure both ways, and the end of one side becomes end() (half-close) on the other
     client.pipe(upstream);
     upstream.pipe(client);

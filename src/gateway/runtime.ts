@@ -31,6 +31,8 @@ export interface TcpTarget {
   upstream: string;
   connectTimeoutMs: number;
   idleMs: number;
+  /** Send a PROXY protocol v2 header before the client's bytes. */
+  proxyProtocol: boolean;
 }
 
 /** What a matched route needs at request time. */
@@ -177,5 +179,6 @@ function compileTcp(config: ServerConfig, tunnelIdleMs: number): TcpTarget {
     upstream: tcp.upstream,
     connectTimeoutMs: ms(tcp.timeouts.connect, 'tcp.timeouts.connect'),
     idleMs: tcp.timeouts.idle === undefined ? tunnelIdleMs : ms(tcp.timeouts.idle, 'tcp.timeouts.idle'),
+    proxyProtocol: tcp.proxyProtocol === 'v2',
   };
 }

@@ -53,12 +53,14 @@ interface LineEcho {
   bytes: number;
   /** Set when a connection saw the client's end. */
   ended: number;
+  /** The first bytes the service received (up to 64). */
+  head: Buffer;
   server: Server;
 }
 
 async function startLineEcho(t: Cleanup): Promise<LineEcho> {
   const sockets = new Set<Socket>();
-  const echo: LineEcho = { port: 0, connections: 0, bytes: 0, ended: 0, server: undefined as unknown as Server };
+  const echo: LineEcho = { port: 0, connections: 0, bytes: 0, ended: 0, head: Buffer.alloc(0), server: undefined as unknown as Server };
   const server = createServer({ allowHalfOpen: true }, (s) => {
     echo.connections++;
     sockets.add(s);
@@ -68,6 +70,7 @@ async function startLineEcho(t: Cleanup): Promise<LineEcho> {
     let seen = 0;
     s.on('data', (d: Buffer) => {
       echo.bytes += d.length;
+      if (echo.head.length < 64) echo.head = Buffer.concat([echo.head, d]).subarray(0, 64);
       seen += d.length;
       buf += d.toString('latin1');
       let i: number;
@@ -101,7 +104,7 @@ interface Fixture {
   gw: TestGateway;
 }
 
-async function setup(t: Cleanup, opts: { mode?: 'require' | 'verify'; timeouts?: string } = {}): Promise<Fixture> {
+async function setup(t: Cleanup, opts: { mode?: 'require' | 'verify'; timeouts?: string; extra?: string } = {}): Promise<Fixture> {
   const dir = tempDir(t, 'cg-tcp-');
   const ca = await makeCa(t, { passphrase: null });
   const server = await issueCert(ca, 'gateway', { profile: 'server' });
@@ -120,7 +123,7 @@ servers:
       allow: [{cn: [app-server, alice, carol, other]}]
       deny: [{cn: other}]
       timeouts: {connect: 2s${opts.timeouts ?? ''}}
-`);
+${opts.extra ?? ''}`);
   return { dir, ca, app, other, crlFile, echo, gw };
 }
 
@@ -337,4 +340,23 @@ test('a reload turns a tcp: server into an HTTP one and back on the same bound a
   const c = await Client.open(f, f.app, t);
   c.socket.write('tcp again\n');
   await c.line('echo: tcp again\n');
+});
+
+test('proxyProtocol: v2 sends the client\'s address ahead of its first byte', async (t) => {
+  const f = await setup(t, { extra: '      proxyProtocol: v2\n' });
+  const c = await Client.open(f, f.app, t);
+  c.socket.write('hi\n');
+  await c.line('hi\n');
+  const h = f.echo.head;
+  assert.equal(h.subarray(0, 12).toString('hex'), '0d0a0d0a000d0a515549540a');
+  assert.equal(h[12], 0x21);
+  assert.equal(h[13], 0x11);
+  assert.equal(h.readUInt16BE(14), 12);
+  assert.equal([...h.subarray(16, 20)].join('.'), '127.0.0.1');
+  assert.equal(h.readUInt16BE(24), c.socket.localPort);
+  assert.equal(h.readUInt16BE(26), f.gw.port);
+  assert.equal(h.subarray(28, 31).toString(), 'hi\n');
+  c.socket.end();
+  await until(() => f.gw.events('tcp.access').length === 1, 3_000, 'access line');
+  assert.equal(f.gw.events('tcp.access')[0].bytes_in, 3);
 });
