@@ -24,6 +24,13 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
   };
   if (s.tls) out.tls = { ...s.tls, cert: abs(s.tls.cert), key: abs(s.tls.key) };
   if (s.errorPage) out.errorPage = abs(s.errorPage);
+  if (s.tcp?.tls) {
+    const tls = { ...s.tcp.tls };
+    if (tls.ca) tls.ca = abs(tls.ca);
+    if (tls.cert) tls.cert = abs(tls.cert);
+    if (tls.key) tls.key = abs(tls.key);
+    out.tcp = { ...s.tcp, tls };
+  }
   if (clientAuth) {
     const crl = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
     const ca: ClientAuthConfig = { ...clientAuth, ca: abs(clientAuth.ca), crl: crl.map(abs) };

@@ -323,6 +323,7 @@ export const TcpMode = shape(z
       .describe('Any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
     deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match closes the connection.'),
     timeouts: TcpTimeouts.default({ connect: '5s' }),
+    tls: UpstreamTls.optional().describe('TLS towards the upstream (verified against tls.ca, else the system store; tls.cert/key for an mTLS service). Absent: plain TCP.'),
     proxyProtocol: shape(z.literal('v2'), 'v2 (the binary PROXY protocol header)')
       .optional()
       .describe('v2: send a PROXY protocol v2 header (client and listener address) before the first byte. Absent: none.'),

@@ -153,6 +153,12 @@ function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: A
     add(`${name}: a tcp: server needs clientAuth with mode require or verify`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
       'add clientAuth: {ca: clients-ca.pem, mode: require}');
   }
+  const up = server.tcp?.tls;
+  if (up && Boolean(up.cert) !== Boolean(up.key)) {
+    const has = up.cert ? 'cert' : 'key';
+    add(`${name}.tcp.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...base, 'tcp', 'tls'], has),
+      'a client certificate for the upstream needs both cert and key');
+  }
   server.tcp?.allow?.forEach((rule, i) => {
     const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
     if (keys.length === 1 && keys[0] === 'sourceIp') {

@@ -1,8 +1,9 @@
 // TCP mode: after the handshake a connection's certificate is verified and authorized like an HTTP request's, then
 // the connection becomes a byte pipe to one upstream. A refused connection is closed before the upstream is dialled.
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { HandlerDeps } from './request-handler.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { ClientConnection } from './connection-registry.ts';
@@ -51,15 +52,20 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   }
 
   // Half-close both ways: a client that ends its writes still gets the upstream's answer, and the reverse.
-  const upstream: Socket = netConnect({ host: tcp.host, port: tcp.port, allowHalfOpen: true, noDelay: true });
+  const upstream: Socket = tcp.tls
+    ? tlsConnect({ host: tcp.host, port: tcp.port, ...tcp.tls, allowHalfOpen: true } as ConnectionOptions)
+    : netConnect({ host: tcp.host, port: tcp.port, allowHalfOpen: true, noDelay: true });
+  if (tcp.tls) upstream.setNoDelay(true);
+  // plaintext bytes each way (a TLS socket's own counters include the TLS records)
+  let bytesIn = 0;
+  let bytesOut = 0;
   let connected = false;
   let closedFor: ReasonCode | 'idle' | undefined;
   let logged = false;
-  let headerBytes = 0;
   const finish = (result: Result, reason?: string) => {
     if (logged) return;
     logged = true;
-    line(result, { reason, bytesIn: upstream.bytesWritten - headerBytes, bytesOut: upstream.bytesRead });
+    line(result, { reason, bytesIn, bytesOut });
   };
   const connectTimer = setTimeout(() => {
     deps.metrics.upstreamErrors.inc({ upstream: tcp.upstream, kind: 'connect_timeout' });
@@ -81,15 +87,16 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     })
     : undefined;
 
-  upstream.once('connect', () => {
+  upstream.once(tcp.tls ? 'secureConnect' : 'connect', () => {
     clearTimeout(connectTimer);
     connected = true;
     if (tcp.proxyProtocol) {
       // the client's address and the listener's, before any byte of the client's
       const header = proxyV2Header({ ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
-      headerBytes = header.length;
       upstream.write(header);
     }
+    client.on('data', (d: Buffer) => (bytesIn += d.length));
+    upstream.on('data', (d: Buffer) => (bytesOut += d.length));
     // pipe: backpressure both ways, and the end of one side becomes end() (half-close) on the other
     client.pipe(upstream);
     upstream.pipe(client);
@@ -97,9 +104,10 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   upstream.on('error', (err: NodeJS.ErrnoException) => {
     if (!connected && !logged) {
       clearTimeout(connectTimer);
-      deps.metrics.upstreamErrors.inc({ upstream: tcp.upstream, kind: 'unreachable' });
-      deps.logger.warn({ event: 'proxy.upstream_error', upstream: tcp.upstream, kind: 'unreachable', code: err.code, listen: rt.listen }, 'TCP upstream failed');
-      finish('upstream_error', 'upstream_unreachable');
+      const kind = tcp.tls && !/^E[A-Z]+$/.test(err.code ?? '') ? 'tls' : 'unreachable';
+      deps.metrics.upstreamErrors.inc({ upstream: tcp.upstream, kind });
+      deps.logger.warn({ event: 'proxy.upstream_error', upstream: tcp.upstream, kind, code: err.code, err: err.message, listen: rt.listen }, 'TCP upstream failed');
+      finish('upstream_error', kind === 'tls' ? 'upstream_tls' : 'upstream_unreachable');
     }
     client.destroy();
   });

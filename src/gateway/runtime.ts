@@ -15,7 +15,8 @@ import { createErrorPages } from './error-page.ts';
 import type { ErrorPages } from './error-page.ts';
 import { buildTlsMaterial } from './tls-context.ts';
 import type { TlsMaterial } from './tls-context.ts';
-import type { UpstreamPools, Upstream } from './upstream-pool.ts';
+import type { UpstreamPools, Upstream, UpstreamTlsOptions } from './upstream-pool.ts';
+import { tlsOptionsOf } from './upstream-pool.ts';
 import type { ClientAuthPolicy } from './connection-identity.ts';
 import type { ConnectionLimits } from './connection-registry.ts';
 import { compileRules } from './policy.ts';
@@ -31,6 +32,8 @@ export interface TcpTarget {
   upstream: string;
   connectTimeoutMs: number;
   idleMs: number;
+  /** TLS towards the upstream (files read when the config is compiled); null: plain TCP. */
+  tls: UpstreamTlsOptions | null;
   /** Send a PROXY protocol v2 header before the client's bytes. */
   proxyProtocol: boolean;
 }
@@ -179,6 +182,7 @@ function compileTcp(config: ServerConfig, tunnelIdleMs: number): TcpTarget {
     upstream: tcp.upstream,
     connectTimeoutMs: ms(tcp.timeouts.connect, 'tcp.timeouts.connect'),
     idleMs: tcp.timeouts.idle === undefined ? tunnelIdleMs : ms(tcp.timeouts.idle, 'tcp.timeouts.idle'),
+    tls: tcp.tls ? tlsOptionsOf(tcp.tls, host) : null,
     proxyProtocol: tcp.proxyProtocol === 'v2',
   };
 }

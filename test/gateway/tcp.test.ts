@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls';
 import { randomBytes, createHash } from 'node:crypto';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../helpers/pki.ts';
@@ -58,11 +58,12 @@ interface LineEcho {
   server: Server;
 }
 
-async function startLineEcho(t: Cleanup): Promise<LineEcho> {
+async function startLineEcho(t: Cleanup, tls?: TlsOptions): Promise<LineEcho & { peers: string[] }> {
   const sockets = new Set<Socket>();
-  const echo: LineEcho = { port: 0, connections: 0, bytes: 0, ended: 0, head: Buffer.alloc(0), server: undefined as unknown as Server };
-  const server = createServer({ allowHalfOpen: true }, (s) => {
+  const echo = { port: 0, connections: 0, bytes: 0, ended: 0, head: Buffer.alloc(0), server: undefined as unknown as Server, peers: [] as string[] };
+  const serve = (s: Socket) => {
     echo.connections++;
+    if (tls) echo.peers.push((s as TLSSocket).getPeerX509Certificate()?.subject ?? '');
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
@@ -83,6 +84,12 @@ async function startLineEcho(t: Cleanup): Promise<LineEcho> {
       echo.ended++;
       s.end(`bye ${seen}\n`);
     });
+  };
+  const server = tls ? createTlsServer({ ...tls, allowHalfOpen: true } as TlsOptions, serve) : createServer({ allowHalfOpen: true }, serve);
+  // every accepted socket, TLS handshake or not, so teardown can close them all
+  server.on('connection', (raw: Socket) => {
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   echo.server = server;
@@ -104,7 +111,7 @@ interface Fixture {
   gw: TestGateway;
 }
 
-async function setup(t: Cleanup, opts: { mode?: 'require' | 'verify'; timeouts?: string; extra?: string } = {}): Promise<Fixture> {
+async function setup(t: Cleanup, opts: { mode?: 'require' | 'verify'; timeouts?: string; extra?: string; echo?: LineEcho } = {}): Promise<Fixture> {
   const dir = tempDir(t, 'cg-tcp-');
   const ca = await makeCa(t, { passphrase: null });
   const server = await issueCert(ca, 'gateway', { profile: 'server' });
@@ -112,7 +119,7 @@ async function setup(t: Cleanup, opts: { mode?: 'require' | 'verify'; timeouts?:
   const other = await issueCert(ca, 'other');
   const crlFile = join(dir, 'ca.crl');
   await writeCrl(ca, crlFile, []);
-  const echo = await startLineEcho(t);
+  const echo = opts.echo ?? await startLineEcho(t);
   const gw = await startGateway(t, dir, `
 servers:
   - listen: 127.0.0.1:0
@@ -359,4 +366,32 @@ test('proxyProtocol: v2 sends the client\'s address ahead of its first byte', as
   c.socket.end();
   await until(() => f.gw.events('tcp.access').length === 1, 3_000, 'access line');
   assert.equal(f.gw.events('tcp.access')[0].bytes_in, 3);
+});
+
+test('tcp.tls: the upstream is reached over verified TLS with a client certificate; a name mismatch never connects', async (t) => {
+  const upCa = await makeCa(t, { passphrase: null, name: 'Upstream CA' });
+  const backend = await issueCert(upCa, 'backend', { profile: 'server', dns: ['backend.internal'] });
+  const gwClient = await issueCert(upCa, 'gateway-client');
+  const echo = await startLineEcho(t, { cert: backend.certPem, key: backend.keyPem, ca: upCa.ca.certPem, requestCert: true, rejectUnauthorized: true });
+  const tlsLine = (servername: string) =>
+    `      tls: {ca: ${upCa.certPath}, cert: ${gwClient.certPath}, key: ${gwClient.keyPath}, servername: ${servername}}\n`;
+  const f = await setup(t, { echo, extra: tlsLine('backend.internal') });
+  const c = await Client.open(f, f.app, t);
+  c.socket.write('over tls\n');
+  await c.line('echo: over tls\n');
+  assert.deepEqual(echo.peers, ['CN=gateway-client']);
+  c.socket.end();
+  await until(() => f.gw.events('tcp.access').length === 1, 3_000, 'access line');
+  assert.equal(f.gw.events('tcp.access')[0].bytes_in, 'over tls\n'.length);
+
+  const wrong = await setup(t, { echo, extra: tlsLine('other.internal') });
+  const w = await Client.open(wrong, wrong.app, t);
+  w.socket.write('never\n');
+  await until(() => w.gone, 3_000, 'closed on a name mismatch');
+  await until(() => wrong.gw.events('tcp.access').length === 1, 3_000, 'access line');
+  const [line] = wrong.gw.events('tcp.access');
+  assert.equal(line.result, 'upstream_error');
+  assert.equal(line.reason, 'upstream_tls');
+  assert.equal(w.text(), '');
+  assert.equal(echo.bytes, 'over tls\n'.length);
 });
