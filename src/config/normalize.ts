@@ -24,6 +24,13 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
   };
   if (s.tls) out.tls = { ...s.tls, cert: abs(s.tls.cert), key: abs(s.tls.key) };
   if (s.errorPage) out.errorPage = abs(s.errorPage);
+  if (s.tcp?.tls) {
+    const tls = { ...s.tcp.tls };
+    if (tls.ca) tls.ca = abs(tls.ca);
+    if (tls.cert) tls.cert = abs(tls.cert);
+    if (tls.key) tls.key = abs(tls.key);
+    out.tcp = { ...s.tcp, tls };
+  }
   if (clientAuth) {
     const crl = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
     const ca: ClientAuthConfig = { ...clientAuth, ca: abs(clientAuth.ca), crl: crl.map(abs) };
@@ -35,7 +42,7 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 /**
  * The config as every consumer reads it: file paths resolved against `baseDir` (the config file's directory),
  * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
- * `sites` is empty only on a redirectToHttps server, which never routes.
+ * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
 export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
   const abs = (p: string) => resolve(baseDir, p);

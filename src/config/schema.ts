@@ -329,6 +329,31 @@ export const ServerLimits = z
   })
   .describe('Resource limits of one listener. Each applies per worker process.');
 
+export const TcpTimeouts = z
+  .strictObject({
+    connect: Duration.default('5s').describe('Time to connect to the upstream; then the client connection is closed.'),
+    idle: Duration.optional().describe('A tunnel with no byte either way for this long is closed. Absent: the server\'s timeouts.tunnelIdle.'),
+  })
+  .describe('Timeouts of TCP mode.');
+
+export const TcpMode = shape(z
+  .strictObject({
+    upstream: shape(
+      z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:5432'),
+      'host:port of the service, e.g. 127.0.0.1:5432',
+    ).describe('The service each allowed connection is piped to, over plain TCP: host:port.'),
+    allow: shape(z.array(Rule), 'a list of rules, e.g. [{cn: app-server}]')
+      .optional()
+      .describe('Any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
+    deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match closes the connection.'),
+    timeouts: TcpTimeouts.default({ connect: '5s' }),
+    tls: UpstreamTls.optional().describe('TLS towards the upstream (verified against tls.ca, else the system store; tls.cert/key for an mTLS service). Absent: plain TCP.'),
+    proxyProtocol: shape(z.literal('v2'), 'v2 (the binary PROXY protocol header)')
+      .optional()
+      .describe('v2: send a PROXY protocol v2 header (client and listener address) before the first byte. Absent: none.'),
+  }), 'a mapping such as {upstream: "127.0.0.1:5432", allow: [{cn: app-server}]}')
+  .describe('TCP mode: after the handshake and the certificate checks, the connection is a byte pipe to `upstream`. No sites or routes.');
+
 export const Server = shape(z
   .strictObject({
     listen: ListenAddress,
@@ -352,6 +377,7 @@ export const Server = shape(z
     routes: shape(z.array(Route).min(1), 'a list of routes, e.g. [{path: /, upstream: "http://127.0.0.1:3000"}]')
       .optional()
       .describe('Shorthand for one site with hosts ["*"].'),
+    tcp: TcpMode.optional(),
   }), 'a server such as {listen: "127.0.0.1:8443", tls: {...}, routes: [...]}')
   .describe('A listener.');
 
@@ -391,4 +417,5 @@ export type RouteConfig = z.output<typeof Route>;
 export type RuleConfig = z.output<typeof Rule>;
 export type ClientAuthConfig = z.output<typeof ClientAuth>;
 export type UpstreamConfig = z.output<typeof Upstream>;
+export type TcpModeConfig = z.output<typeof TcpMode>;
 export type UpstreamTlsConfig = z.output<typeof UpstreamTls>;

@@ -68,6 +68,10 @@ function checkServer(server: ServerConfig, base: ConfigPath, src: SourceMap, add
   const p = (...rest: PropertyKey[]) => [...base, ...rest];
   const name = pathText(base);
   const { host } = splitListen(server.listen);
+  if (server.tcp) {
+    checkTcp(server, base, src, add);
+    return;
+  }
 
   if (!server.tls) {
     if (!isLoopbackHost(host) && !server.allowPlainRemote) {
@@ -133,6 +137,33 @@ function checkRoutes(routes: RouteConfig[], base: ConfigPath, src: SourceMap, ad
         add(`${pathText(rp)}.upstream.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...rp, 'upstream', 'tls'], has),
           'a client certificate for the upstream needs both cert and key');
       }
+    }
+  });
+}
+
+/** TCP mode: a byte pipe behind mutual TLS, so TLS and a client certificate are required and nothing HTTP applies. */
+function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
+  const name = pathText(base);
+  for (const key of ['routes', 'sites'] as const) {
+    if (server[key] && server[key].length > 0) add(`${name}: a tcp: server pipes bytes to one upstream, so it has no ${key}`, keyPosition(src, base, key), `remove ${key}, or put them on a server without tcp:`);
+  }
+  if (server.redirectToHttps !== undefined) add(`${name}: redirectToHttps is for plain HTTP servers, not a tcp: server`, keyPosition(src, base, 'redirectToHttps'), 'remove redirectToHttps');
+  if (!server.tls) add(`${name}: a tcp: server needs tls: (TCP mode is mutual TLS in front of the service)`, keyPosition(src, base, 'tcp'), 'add tls: {cert: ..., key: ...}');
+  if (!server.clientAuth || server.clientAuth.mode === 'off') {
+    add(`${name}: a tcp: server needs clientAuth with mode require or verify`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
+      'add clientAuth: {ca: clients-ca.pem, mode: require}');
+  }
+  const up = server.tcp?.tls;
+  if (up && Boolean(up.cert) !== Boolean(up.key)) {
+    const has = up.cert ? 'cert' : 'key';
+    add(`${name}.tcp.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...base, 'tcp', 'tls'], has),
+      'a client certificate for the upstream needs both cert and key');
+  }
+  server.tcp?.allow?.forEach((rule, i) => {
+    const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
+    if (keys.length === 1 && keys[0] === 'sourceIp') {
+      add(`${name}.tcp.allow[${i}]: a rule of sourceIp alone admits without a certificate, which TCP mode never does`, valuePosition(src, [...base, 'tcp', 'allow', i]),
+        'add a certificate key to the rule, e.g. {cn: app-server, sourceIp: 10.0.0.0/8}');
     }
   });
 }

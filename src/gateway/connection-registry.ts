@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ConnectionState } from './connection-identity.ts';
 import { unmapIp } from './connection-identity.ts';
-import type { CompiledRoute } from './route-match.ts';
+import type { CompiledPolicy } from './policy.ts';
 import type { ReasonCode } from './reasons.ts';
 
 /** The limits the registry enforces, read from the runtime in force each time they are needed. */
@@ -30,12 +30,13 @@ export type LimitName =
  * tunnel. When trust changes, the listener re-authorizes it under `route` and calls `close` if it is refused now.
  */
 export interface BoundWork {
-  route: CompiledRoute;
+  /** A compiled route, or TCP mode's route-like policy. */
+  route: { policy: CompiledPolicy };
   kind: 'request' | 'websocket' | 'tunnel';
   close(reason: ReasonCode): void;
 }
 
-export type ConnectionProtocol = 'h1' | 'h2' | 'plain';
+export type ConnectionProtocol = 'h1' | 'h2' | 'plain' | 'tcp';
 
 /** One client connection, from accept to close. Owned by its listener's registry. */
 export interface ClientConnection {
@@ -61,7 +62,7 @@ export interface ClientConnection {
   requests: number;
   /** Set when the connection should close once idle (lifetime, request count, drain). */
   retiring: boolean;
-  /** Handed over to a tunnel (WebSocket): no more requests on it, so tunnelIdle bounds it, not lifetime. */
+  /** Handed over to a tunnel (WebSocket, TCP mode): no more requests on it, so tunnelIdle bounds it, not lifetime. */
   tunnel: boolean;
   /** Work to re-check when trust changes; null until there is some. */
   work: Set<BoundWork> | null;

@@ -15,11 +15,30 @@ import { createErrorPages } from './error-page.ts';
 import type { ErrorPages } from './error-page.ts';
 import { buildTlsMaterial } from './tls-context.ts';
 import type { TlsMaterial } from './tls-context.ts';
-import type { UpstreamPools, Upstream } from './upstream-pool.ts';
+import type { UpstreamPools, Upstream, UpstreamTlsOptions } from './upstream-pool.ts';
+import { tlsOptionsOf } from './upstream-pool.ts';
 import { pathMappingOf } from './upstream-path.ts';
 import type { PathMapping } from './upstream-path.ts';
 import type { ClientAuthPolicy } from './connection-identity.ts';
 import type { ConnectionLimits } from './connection-registry.ts';
+import { compileRules } from './policy.ts';
+import type { CompiledPolicy } from './policy.ts';
+
+/** TCP mode (`tcp:`): the one upstream every allowed connection is piped to, and its access policy. */
+export interface TcpTarget {
+  /** Route-like, so a tunnel is BoundWork the listener's recheck re-authorizes like any request. */
+  route: { policy: CompiledPolicy; label: string };
+  host: string;
+  port: number;
+  /** "host:port", for logs and metrics. */
+  upstream: string;
+  connectTimeoutMs: number;
+  idleMs: number;
+  /** TLS towards the upstream (files read when the config is compiled); null: plain TCP. */
+  tls: UpstreamTlsOptions | null;
+  /** Send a PROXY protocol v2 header before the client's bytes. */
+  proxyProtocol: boolean;
+}
 
 /** What a matched route needs at request time. */
 export interface RouteTarget {
@@ -61,6 +80,8 @@ export interface ListenerRuntime {
   /** What the listener's connection registry enforces (read each time, so a reload changes it in place). */
   limits: ConnectionLimits;
   http2Streams: number;
+  /** TCP mode: set on a `tcp:` server, whose handler pipes bytes instead of speaking HTTP. */
+  tcp: TcpTarget | null;
   /** Error-page header lists by reason, filled on first use (request-handler.ts); dropped with the runtime. */
   errorHeaders: Map<string, readonly string[]>;
 }
@@ -153,6 +174,23 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
       resetsPer10s: Math.max(200, 2 * config.limits.http2Streams),
     },
     http2Streams: config.limits.http2Streams,
+    tcp: config.tcp ? compileTcp(config, ms(config.timeouts.tunnelIdle, 'timeouts.tunnelIdle')) : null,
     errorHeaders: new Map(),
+  };
+}
+
+function compileTcp(config: ServerConfig, tunnelIdleMs: number): TcpTarget {
+  const tcp = config.tcp!;
+  const label = `${config.listen} tcp`;
+  const { host, port } = splitListen(tcp.upstream);
+  return {
+    route: { policy: compileRules({ allow: tcp.allow, deny: tcp.deny }, label), label },
+    host,
+    port,
+    upstream: tcp.upstream,
+    connectTimeoutMs: ms(tcp.timeouts.connect, 'tcp.timeouts.connect'),
+    idleMs: tcp.timeouts.idle === undefined ? tunnelIdleMs : ms(tcp.timeouts.idle, 'tcp.timeouts.idle'),
+    tls: tcp.tls ? tlsOptionsOf(tcp.tls, host) : null,
+    proxyProtocol: tcp.proxyProtocol === 'v2',
   };
 }

@@ -1,16 +1,18 @@
-// One listener: the acceptor (its bound socket), the registry of its open connections, and the HTTP protocol
-// handler in force (a TLS server speaking h2 and HTTP/1.1 by ALPN, or a plain HTTP/1.1 server). Reloads swap the
-// runtime in place, or put a new handler in force when what the listener speaks changes.
+// One listener: the acceptor (its bound socket), the registry of its open connections, and the protocol handler in
+// force (a TLS server speaking h2 and HTTP/1.1 by ALPN, a plain HTTP/1.1 server, or TCP mode: TLS, then a byte pipe).
+// Reloads swap the runtime in place, or put a new handler in force when what the listener speaks changes.
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createSecureServer, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { TLSSocket, SecureContextOptions } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
+import type { TLSSocket, SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { handleRequest, connectionOf } from './request-handler.ts';
 import type { HandlerDeps } from './request-handler.ts';
 import { handleUpgrade } from './proxy-ws.ts';
+import { handleTcp } from './proxy-tcp.ts';
 import { handleRedirect } from './redirect-server.ts';
 import { contextForServername, rotateTicketKeys } from './tls-context.ts';
 import { reasonFromTlsError, REASONS } from './reasons.ts';
@@ -47,7 +49,9 @@ export interface Listener {
 /** One protocol handler: a server object that never listens itself; the acceptor hands it sockets. */
 interface Handler {
   tls: boolean;
-  server: Http2SecureServer | HttpServer;
+  /** What it speaks after admission: HTTP, or TCP mode's byte pipe. */
+  kind: 'http' | 'tcp';
+  server: Http2SecureServer | HttpServer | TlsServer;
   /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
   rt: ListenerRuntime;
 }
@@ -91,6 +95,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   /** Closes a connection once idle: HTTP/2 gets GOAWAY (open streams finish), HTTP/1.1 ends after its response. */
   const retire = (conn: ClientConnection): void => {
     conn.retiring = true;
+    // a TCP-mode tunnel has no idle point to close at: it runs until either side ends it (or drain's deadline)
+    if (conn.protocol === 'tcp') return;
     if (conn.session) conn.session.close();
     else if (conn.active === 0) conn.socket.end();
   };
@@ -134,7 +140,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   };
 
   const wireHttp1 = (handler: Handler) => {
-    const server = handler.server;
+    const server = handler.server as Http2SecureServer | HttpServer;
     server.on('request', onRequest(handler));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const rt = handler.rt;
@@ -172,16 +178,45 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     server.emit('listening');
   };
 
+  const onTlsClientError = (handler: Handler) => (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const reason = tlsClientReason(err, socket);
+    shared.metrics.handshakeFailures.inc({ reason });
+    const routine = err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+    shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
+  };
+
+  /** TCP mode: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts instead of HTTP. */
+  const makeTcpHandler = (rt: ListenerRuntime): Handler => {
+    const material = rt.tlsMaterial!;
+    const handler = { tls: true, kind: 'tcp', rt } as Handler;
+    const tlsServer = createTlsServer({
+      ...material.base,
+      requestCert: material.requestCert,
+      rejectUnauthorized: material.rejectUnauthorized,
+      SNICallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) =>
+        cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined),
+    });
+    handler.server = tlsServer;
+    tlsServer.on('secureConnection', (socket: TLSSocket) => {
+      const conn = registry.established(socket, 'tcp');
+      if (conn) conn.handler = handler;
+      handleTcp(handler.rt, deps, conn, socket);
+    });
+    tlsServer.on('tlsClientError', onTlsClientError(handler));
+    return handler;
+  };
+
   const makeHandler = (rt: ListenerRuntime): Handler => {
+    if (rt.tcp !== null) return makeTcpHandler(rt);
     if (!rt.tls) {
       // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
       const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
-      const handler: Handler = { tls: false, server: plain, rt };
+      const handler: Handler = { tls: false, kind: 'http', server: plain, rt };
       wireHttp1(handler);
       return handler;
     }
     const material = rt.tlsMaterial!;
-    const handler = { tls: true, rt } as Handler;
+    const handler = { tls: true, kind: 'http', rt } as Handler;
     const tlsServer = createSecureServer({
       ...material.base,
       requestCert: material.requestCert,
@@ -213,12 +248,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       const conn = registry.established(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'h1');
       if (conn) conn.handler = handler;
     });
-    tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const reason = tlsClientReason(err, socket);
-      shared.metrics.handshakeFailures.inc({ reason });
-      const routine = err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
-      shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
-    });
+    tlsServer.on('tlsClientError', onTlsClientError(handler));
     wireHttp1(handler);
     return handler;
   };
@@ -237,6 +267,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       if (conn === null) return;
       conn.handler = handler;
       raw.on('error', () => raw.destroy());
+      // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
+      if (handler.kind === 'tcp') raw.allowHalfOpen = true;
       handler.server.emit('connection', raw);
     },
     (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),
@@ -287,7 +319,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return acceptor.listen(initial.host, initial.port, initial.listen);
     },
     swap(next) {
-      if (next.tls !== current.tls) {
+      if (next.tls !== current.tls || (next.tcp !== null) !== (current.kind === 'tcp')) {
         const old = current;
         current = makeHandler(next);
         handlers.add(current);
@@ -300,10 +332,10 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         tlsServer.setSecureContext(next.tlsMaterial.base);
         tlsServer.requestCert = next.tlsMaterial.requestCert;
         tlsServer.rejectUnauthorized = next.tlsMaterial.rejectUnauthorized;
-        tlsServer.updateSettings(http2Settings(next));
+        if (current.kind === 'http') tlsServer.updateSettings(http2Settings(next));
       }
       current.rt = next;
-      applyHttp1Limits(server, next);
+      if (current.kind === 'http') applyHttp1Limits(server as Http2SecureServer | HttpServer, next);
       recheck();
     },
     setTrust(trust) {

@@ -181,7 +181,8 @@ function readPem(path: string, what: string): string {
   }
 }
 
-function tlsOptionsOf(tls: UpstreamTlsConfig | undefined, hostname: string): UpstreamTlsOptions {
+/** Reads an upstream's TLS files once; the name sent as SNI and verified is tls.servername, else `hostname`. */
+export function tlsOptionsOf(tls: UpstreamTlsConfig | undefined, hostname: string): UpstreamTlsOptions {
   const isIp = /^[\d.]+$|:/.test(hostname);
   return {
     ca: tls?.ca ? readPem(tls.ca, 'CA bundle') : undefined,

@@ -142,6 +142,10 @@ export interface GatewayMetrics {
   upstreamGates: Set<() => Array<{ origin: string; active: number; queued: number }>>;
   /** Requests, WebSockets and tunnels cut because a trust change (revocation, CA removed) refused their certificate. */
   trustClosed: Counter<'kind' | 'reason'>;
+  /** TCP-mode connections after the handshake, by listener and result (allowed, refused, upstream_error). */
+  tcpConnections: Counter<'listen' | 'result'>;
+  /** Bytes piped by TCP mode, by listener and direction (in: client to upstream, out: upstream to client). */
+  tcpBytes: Counter<'listen' | 'direction'>;
 }
 
 export interface MetricsOptions {
@@ -227,6 +231,18 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       name: 'certgate_trust_closed_total',
       help: 'In-flight requests, WebSockets and tunnels closed because a trust change refused their certificate, by kind and reason.',
       labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    tcpConnections: new Counter({
+      name: 'certgate_tcp_connections_total',
+      help: 'TCP-mode connections after the TLS handshake, by listener and result (allowed, refused, upstream_error).',
+      labelNames: ['listen', 'result'] as const,
+      registers,
+    }),
+    tcpBytes: new Counter({
+      name: 'certgate_tcp_bytes_total',
+      help: 'Bytes piped by TCP mode, by listener and direction (in: client to upstream; out: upstream to client).',
+      labelNames: ['listen', 'direction'] as const,
       registers,
     }),
   };

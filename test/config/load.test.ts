@@ -16,7 +16,7 @@ test('the example configs load', () => {
     for (const server of config.servers) {
       assert.equal(server.routes, undefined, `${name}: routes folded into sites`);
       assert.ok(Array.isArray(server.sites));
-      if (server.redirectToHttps === undefined) assert.ok(server.sites!.length > 0, `${name}: ${server.listen} has sites`);
+      if (server.redirectToHttps === undefined && server.tcp === undefined) assert.ok(server.sites!.length > 0, `${name}: ${server.listen} has sites`);
     }
   }
 });
@@ -24,7 +24,7 @@ test('the example configs load', () => {
 test('the full example uses every top-level and server key', () => {
   const config = loadConfigFile(new URL('certgate.yaml', EXAMPLES).pathname);
   const used = new Set(config.servers.flatMap((s) => Object.keys(s)));
-  for (const key of ['tls', 'clientAuth', 'securityHeaders', 'errorPage', 'redirectToHttps', 'allowPlainRemote', 'maxHeaderSize', 'timeouts', 'limits', 'sites', 'http2']) {
+  for (const key of ['tls', 'clientAuth', 'securityHeaders', 'errorPage', 'redirectToHttps', 'allowPlainRemote', 'maxHeaderSize', 'timeouts', 'limits', 'sites', 'http2', 'tcp']) {
     assert.ok(used.has(key), `examples/certgate.yaml shows ${key}`);
   }
   assert.ok(config.metrics);
