@@ -81,7 +81,7 @@ export const ServerTls = shape(z
     minVersion: TlsMinVersion.default('TLSv1.2'),
     ciphers: shape(z.string().min(1), 'an OpenSSL cipher list, e.g. "ECDHE+AESGCM"')
       .optional()
-      .describe('Optional OpenSSL cipher list for TLSv1.2.'),
+      .describe('OpenSSL cipher list for TLSv1.2, replacing the default (ECDHE with AES-GCM or ChaCha20-Poly1305: AEAD only, no CBC). List more suites to widen it, e.g. CBC ones for old clients. TLSv1.3 suites keep the Node.js defaults unless the list names `TLS_*` suites.'),
   }), 'a mapping with cert and key, e.g. {cert: server.crt, key: server.key}')
   .describe('TLS for this listener. Absent: a plain HTTP server (loopback only unless allowPlainRemote).');
 

@@ -2,7 +2,7 @@
 // settings per clientAuth mode, and ticket-key rotation. CRLs are deliberately NOT given to OpenSSL (see below).
 import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS } from 'node:tls';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../core/errors.ts';
 import type { ServerConfig } from '../config/schema.ts';
@@ -20,6 +20,39 @@ export interface TlsMaterial {
   any: SecureContext | undefined;
   /** Every per-site context, for ticket-key rotation. */
   contexts: SecureContext[];
+}
+
+/**
+ * The TLS 1.2 suites offered when `tls.ciphers` is not set: Mozilla's "intermediate" profile for TLS 1.2 without its
+ * DHE suites. Every suite has ECDHE key exchange (forward secrecy) and an AEAD cipher (AES-GCM, ChaCha20-Poly1305);
+ * of each pair, the ECDSA or the RSA suite, only the one matching the certificate's key can be picked. No CBC suite:
+ * their MAC-then-encrypt padding is what LUCKY13 and its successors attack, and the oldest clients Mozilla's profile
+ * targets (IE 11 on Windows 7, Java 8, Android 4.4, OpenSSL 1.0.1) all have an ECDHE AES-GCM suite.
+ *
+ * Mozilla also lists DHE-RSA AEAD suites, for TLS 1.2 stacks built without elliptic curves. They are left out:
+ * certgate issues EC keys by default and DHE-RSA needs an RSA certificate; Node enables DHE only with a `dhparam`,
+ * which certgate does not set, so they would be dead entries anyway; and a finite-field DH handshake costs the server
+ * far more than ECDHE, a cheap way to load a gateway (the "D(HE)at" attack, CVE-2002-20001). A config that must serve
+ * such clients can list them in `tls.ciphers` (and would need a `dhparam` option certgate does not have yet).
+ */
+export const DEFAULT_TLS12_CIPHERS: readonly string[] = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+];
+
+/**
+ * The OpenSSL cipher string of a listener. `tls.ciphers` replaces the TLS 1.2 default whole (so it can widen it, e.g.
+ * add CBC suites for old clients); Node sets TLS 1.3 suites only from `TLS_*` names, so a list without them leaves TLS
+ * 1.3 at its defaults. The default list names Node's own TLS 1.3 suites first for the same reason.
+ */
+export function cipherString(configured: string | undefined): string {
+  if (configured !== undefined) return configured;
+  const tls13 = DEFAULT_CIPHERS.split(':').filter((name) => name.startsWith('TLS_'));
+  return [...tls13, ...DEFAULT_TLS12_CIPHERS].join(':');
 }
 
 function readFile(path: string, what: string): string {
@@ -46,7 +79,7 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
   const sessionIdContext = createHash('sha256').update(`certgate:${server.listen}`).digest('hex').slice(0, 32);
   const common: SecureContextOptions = {
     minVersion: server.tls.minVersion,
-    ciphers: server.tls.ciphers,
+    ciphers: cipherString(server.tls.ciphers),
     ca: requestCert ? clientCaPem : undefined,
     sessionIdContext,
   };
