@@ -14,9 +14,11 @@ import { normalizeSerial } from './serial.ts';
 import type { CaStore, CertRecord } from './store.ts';
 
 export interface RevokeRequest {
-  /** SERIAL (any spelling), NAME, or the path of a certificate file this CA signed. */
+  /** SERIAL (any spelling, "-7EDC…" for a negative one), NAME, or the path of a certificate file this CA signed. */
   ref: string;
   reason: RevokeReason;
+  /** `ref` is a serial number, never a NAME or a FILE (`--serial`). */
+  serialOnly?: boolean;
   /** Resolves a FILE ref. */
   cwd: string;
   now?: Date;
@@ -74,9 +76,17 @@ function isFile(path: string): boolean {
  * Resolution order: a serial or NAME in the store; then a certificate FILE signed by this CA; then, for an imported
  * CA (which signed certificates before certgate knew it), a bare serial recorded as 'external'. Anything else is
  * CG_PKI_SERIAL_NOT_FOUND: for a CA certgate created, every certificate it signed is in the store, so an unknown
- * serial is a typo, not a reason to publish a made-up entry.
+ * serial is a typo, not a reason to publish a made-up entry. `serialOnly` skips the NAME and FILE readings.
  */
-export async function resolveRevokeTarget(ca: UnlockedCa, store: CaStore, ref: string, cwd: string, now: Date): Promise<RevokeTarget> {
+export async function resolveRevokeTarget(ca: UnlockedCa, store: CaStore, ref: string, cwd: string, now: Date, serialOnly = false): Promise<RevokeTarget> {
+  if (serialOnly) {
+    const serial = normalizeSerial(ref);
+    if (serial === undefined) throw new PkiError('CG_USAGE', `--serial ${ref} is not a hexadecimal serial number`, { hint: 'e.g. 4F1A0C or -7EDC0A (a negative serial, as openssl prints it)' });
+    const rec = store.getBySerial(serial);
+    if (rec) return { kind: 'known', record: rec };
+    if (store.getMeta('ca.origin') === 'imported') return { kind: 'external', record: externalRecord(serial, now) };
+    throw new PkiError('CG_PKI_SERIAL_NOT_FOUND', `no certificate with serial number ${serial} in this CA`, { hint: 'see `certgate cert list`' });
+  }
   const known = resolveForRevoke(store, ref, now);
   if (known) return { kind: 'known', record: known };
   const path = resolve(cwd, ref);
@@ -100,7 +110,7 @@ export async function resolveRevokeTarget(ca: UnlockedCa, store: CaStore, ref: s
 /** Revokes and publishes: the store change and the CRL number share one transaction; crl.pem/crl-bundle.pem follow. */
 export async function revokeCertificate(ca: UnlockedCa, store: CaStore, req: RevokeRequest): Promise<RevokeResult> {
   const now = req.now ?? new Date();
-  const target = await resolveRevokeTarget(ca, store, req.ref, req.cwd, now);
+  const target = await resolveRevokeTarget(ca, store, req.ref, req.cwd, now, req.serialOnly);
   const serial = target.record.serial;
   if (target.kind === 'known' && target.record.status === 'revoked') {
     throw new PkiError('CG_PKI_ALREADY_REVOKED', `certificate ${serial} was already revoked at ${target.record.revokedAt}`);

@@ -1,8 +1,9 @@
 // CLI: `certgate cert revoke` — revoke a certificate and publish the new CRL (crl.pem, crl-bundle.pem) in the same run.
 import type { Command } from 'commander';
+import { UserError } from '../../core/errors.ts';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
-import { addDirOption, caDir, parseDays } from '../pki-options.ts';
+import { addDirOption, caDir, parseDays, serialOperandCommand } from '../pki-options.ts';
 import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
 import { parseRevokeReason, REVOKE_REASONS } from '../../pki/crl.ts';
 import { revokeCertificate } from '../../pki/revoke.ts';
@@ -12,11 +13,13 @@ interface RevokeOptions {
   dir?: string;
   reason: string;
   days?: number;
+  serial?: string;
   [flag: string]: unknown;
 }
 
 const HELP = `
-SERIAL is the hex serial (any case, colons allowed); a NAME picks its one certificate that is not revoked yet
+SERIAL is the hex serial as openssl prints it (any case, colons allowed; a negative serial with its "-", e.g.
+-7EDC0A1B, also as --serial -7EDC0A1B or after --). A NAME picks its one certificate that is not revoked yet
 (after a renew, the unexpired one). A certificate FILE signed by this CA works too, even one made outside certgate.
 An imported CA (ca import) may also revoke bare serials certgate never saw; they are recorded as profile "external".
 The CRL (DIR/crl.pem) and the chain-wide bundle (DIR/crl-bundle.pem: this CA's CRL + its parents') are rewritten
@@ -25,29 +28,34 @@ at once: certgate serve notices the change by itself, nginx (ssl_crl) needs a re
 Examples:
   certgate cert revoke alice --dir ./pki --reason keyCompromise --passphrase-file ca-pass.txt
   certgate cert revoke 4F1A0C9E... --dir ./pki --passphrase-env CA_PASS
+  certgate cert revoke -7EDC0A1B --dir ./pki                 (a negative serial, as openssl x509 -serial prints it)
   certgate cert revoke ./old-laptop.crt --dir ./pki --reason superseded
 
 Exit codes:
   0  revoked and the CRL written
   1  unknown serial/name (CG_PKI_SERIAL_NOT_FOUND), already revoked (CG_PKI_ALREADY_REVOKED), a name with several
-     live certificates (CG_PKI_AMBIGUOUS), a parent CA without a CRL (CG_PKI_PARENT_CRL), wrong passphrase, no CA
+     live certificates (CG_PKI_AMBIGUOUS), a parent CA without a CRL (CG_PKI_PARENT_CRL),
+     wrong passphrase, no CA
   2  internal error`;
 
 export function register(program: Command, ctx: CliContext): void {
-  const cmd = group(program, 'cert')
-    .command('revoke')
+  const cmd = serialOperandCommand(group(program, 'cert'), 'revoke')
     .description('revoke a certificate and regenerate the CRL')
-    .argument('<serial|name|file>', 'serial number (hex), NAME, or a certificate file this CA signed')
+    .argument('[serial|name|file]', 'serial number (hex, "-" first if negative), NAME, or a certificate file this CA signed')
+    .option('--serial <serial>', 'the serial number, read only as a serial (never a NAME or FILE), e.g. --serial -7EDC0A1B')
     .option('--reason <reason>', `${REVOKE_REASONS.join(' | ')}`, 'unspecified')
     .option('--days <n>', 'lifetime of the CRL written now, remembered (default: the last --days given, else 7)', parseDays);
   addDirOption(cmd);
   addPassphraseOptions(cmd);
-  cmd.addHelpText('after', HELP).action(async (ref: string, opts: RevokeOptions) => {
+  cmd.addHelpText('after', HELP).action(async (arg: string | undefined, opts: RevokeOptions) => {
+    if (arg !== undefined && opts.serial !== undefined) throw new UserError('CG_USAGE', `give the certificate once: "${arg}" or --serial ${opts.serial}, not both`);
+    const ref = arg ?? opts.serial;
+    if (ref === undefined) throw new UserError('CG_USAGE', 'say which certificate to revoke: SERIAL, NAME or FILE (or --serial SERIAL)');
     const reason = parseRevokeReason(opts.reason);
     const ca = await unlockCaForSigning(caDir(opts, ctx), opts, ctx);
     const store = CaStore.open(ca.dir);
     try {
-      const r = await revokeCertificate(ca, store, { ref, reason, cwd: ctx.cwd, days: opts.days });
+      const r = await revokeCertificate(ca, store, { ref, reason, cwd: ctx.cwd, days: opts.days, serialOnly: opts.serial !== undefined });
       for (const w of r.crl.warnings) ctx.err(`certgate: warning: ${w}`);
       const what = r.record.name ? `"${r.record.name}" (${r.record.serial})` : r.record.serial;
       ctx.out(`revoked ${what}${reason === 'unspecified' ? '' : `: ${reason}`}${r.external ? ' [external: not issued by certgate]' : ''}`);

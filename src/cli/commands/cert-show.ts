@@ -13,6 +13,7 @@ import type { CertDescription } from '../../pki/cert-info.ts';
 import { resolveCert } from '../../pki/list.ts';
 import { CaStore } from '../../pki/store.ts';
 import type { CertRecord } from '../../pki/store.ts';
+import { serialOperandCommand } from '../pki-options.ts';
 
 interface ShowOptions {
   dir?: string;
@@ -47,10 +48,9 @@ function withStore<T>(dir: string, fn: (store: CaStore, ca: LoadedCa) => T): T {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  group(program, 'cert')
-    .command('show')
+  serialOperandCommand(group(program, 'cert'), 'show')
     .description('show one certificate: subject, SANs, usages, validity, fingerprint and its status in this CA')
-    .argument('<serial|name|file>', 'serial number (hex), NAME, or a PEM/DER certificate file')
+    .argument('<serial|name|file>', 'serial number (hex, "-" first if negative), NAME, or a PEM/DER certificate file')
     .option('--dir <dir>', 'CA directory (default: $CERTGATE_PKI, else ./pki); with a FILE, only when given')
     .option('--json', 'print JSON (stable shape, see docs/pki.md)')
     .addHelpText(
