@@ -5,10 +5,12 @@ import { resolve } from 'node:path';
 import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
 import type { UnlockedCa } from './ca.ts';
+import { caPaths } from './ca-dir.ts';
 import { describeCertificate } from './cert-info.ts';
 import type { CertDescription } from './cert-info.ts';
+import { parseCrl } from './crl.ts';
 import type { RevokeReason } from './crl.ts';
-import { publishCrl } from './crl-publish.ts';
+import { owedCrlNumber, publishCrl } from './crl-publish.ts';
 import type { PublishResult } from './crl-publish.ts';
 import { displayStatus, lookupCert, resolveForRevoke } from './list.ts';
 import { normalizeSerial } from './serial.ts';
@@ -169,21 +171,59 @@ async function resolveTargets(ca: UnlockedCa, store: CaStore, req: RevokeRequest
   return [await resolveRevokeTarget(ca, store, req.ref, req.cwd, now, req.serialOnly)];
 }
 
+/** The revoked records `ref` stands for (to republish when a CRL never listed them). */
+function revokedRecordsFor(store: CaStore, req: RevokeRequest): CertRecord[] {
+  const { bySerial, byName } = lookupCert(store, req.ref);
+  if (bySerial) return bySerial.status === 'revoked' ? [bySerial] : [];
+  return req.serialOnly ? [] : byName.filter((r) => r.status === 'revoked');
+}
+
+/** True when DIR/crl.pem exists, parses and lists every one of `serials`. */
+function crlListsAll(ca: UnlockedCa, serials: string[]): boolean {
+  try {
+    const listed = new Set(parseCrl(readFileSync(caPaths(ca.dir).crl, 'utf8')).entries.map((e) => e.serial));
+    return serials.every((s) => listed.has(s));
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Revokes and publishes: every store change and the CRL number share one transaction; crl.pem/crl-bundle.pem follow.
- * `keyCompromise` also revokes every other valid certificate with the same
+ * A revoke of something already revoked still makes sure the revocation is published: when a CRL is owed (an earlier
+ * run stopped between recording and writing) or crl.pem does not list it, a fresh CRL is written before the
+ * CG_PKI_ALREADY_REVOKED error, and the error says so.
+ */
+async function publishForAlreadyRevoked(ca: UnlockedCa, store: CaStore, req: RevokeRequest, err: PkiError, now: Date, records: CertRecord[]): Promise<PkiError> {
+  const serials = records.map((r) => r.serial);
+  if (serials.length === 0 || (owedCrlNumber(store) === null && crlListsAll(ca, serials))) return err;
+  const crl = await publishCrl(ca, store, { now, days: req.days });
+  return new PkiError('CG_PKI_ALREADY_REVOKED', `${err.message}; its CRL had not been published (an earlier run stopped before writing it), so it is now: ${crl.crlPath}, number ${crl.crlNumber}`, {
+    cause: err,
+    hint: 'nothing else to do: the revocation is in force',
+  });
+}
+
+/**
+ * Revokes and publishes: every store change and the CRL number share one transaction; crl.pem/crl-bundle.pem follow
+ * (owed until written, see owedCrlNumber). `keyCompromise` also revokes every other valid certificate with the same
  * public key (after `cert renew` the old and the new certificate share it), in the same transaction and CRL.
  */
 export async function revokeCertificate(ca: UnlockedCa, store: CaStore, req: RevokeRequest): Promise<RevokeResult> {
   const now = req.now ?? new Date();
-  let targets = await resolveTargets(ca, store, req, now);
+  let targets: RevokeTarget[];
+  try {
+    targets = await resolveTargets(ca, store, req, now);
+  } catch (err) {
+    if (err instanceof PkiError && err.code === 'CG_PKI_ALREADY_REVOKED') throw await publishForAlreadyRevoked(ca, store, req, err, now, revokedRecordsFor(store, req));
+    throw err;
+  }
   const notes: string[] = [];
   const done = targets.find((t) => t.kind === 'known' && t.record.status === 'revoked');
   if (done) {
     const err = new PkiError('CG_PKI_ALREADY_REVOKED', `certificate ${done.record.serial} was already revoked at ${done.record.revokedAt}`);
     // revoked earlier for another reason, its key compromised now: what still shares that key must go
     if (!(req.reason === 'keyCompromise' && done.record.pem !== null && sameKeyValid(store, spkiOf(done.record.pem), now).length > 0)) {
-      throw err;
+      throw await publishForAlreadyRevoked(ca, store, req, err, now, [done.record]);
     }
     notes.push(`${err.message} (${done.record.revocationReason ?? 'unspecified'}); revoking the certificates that share its key`);
     targets = [];

@@ -28,7 +28,9 @@ never saw; they are recorded as profile "external".
 --reason keyCompromise revokes the key, not just one certificate: every valid certificate with the same public key
 (after cert renew the old and the new one share it) is revoked too, in the same CRL, one "revoked" line each.
 The CRL (DIR/crl.pem) and the chain-wide bundle (DIR/crl-bundle.pem: this CA's CRL + its parents') are rewritten
-at once: certgate serve notices the change by itself, nginx (ssl_crl) needs a reload.
+at once: certgate serve notices the change by itself, nginx (ssl_crl) needs a reload. If that write fails or the run
+is killed, the revocation stays recorded and the CRL owed: the next command that unlocks the CA key (or certgate crl,
+or this command again) publishes it.
 
 Examples:
   certgate cert revoke alice --dir ./pki --reason keyCompromise --passphrase-file ca-pass.txt
@@ -39,9 +41,10 @@ Examples:
 
 Exit codes:
   0  revoked and the CRL written
-  1  unknown serial/name (CG_PKI_SERIAL_NOT_FOUND), already revoked (CG_PKI_ALREADY_REVOKED), a name with several
-     live certificates (CG_PKI_AMBIGUOUS: use the serial or --all), a parent CA without a CRL (CG_PKI_PARENT_CRL),
-     wrong passphrase, no CA
+  1  unknown serial/name (CG_PKI_SERIAL_NOT_FOUND), already revoked (CG_PKI_ALREADY_REVOKED; the CRL is republished
+     first if it did not list it yet), a name with several live certificates (CG_PKI_AMBIGUOUS: use the serial or
+     --all), a parent CA without a CRL (CG_PKI_PARENT_CRL), a CRL file that cannot be written (CG_PKI_CRL_WRITE: the
+     revocation is recorded, run certgate crl once it is fixed), wrong passphrase, no CA
   2  internal error`;
 
 function describe(r: RevokedCert, reason: string): string {

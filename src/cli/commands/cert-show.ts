@@ -14,6 +14,7 @@ import { resolveCert } from '../../pki/list.ts';
 import { CaStore } from '../../pki/store.ts';
 import type { CertRecord } from '../../pki/store.ts';
 import { serialOperandCommand } from '../pki-options.ts';
+import { warnIfCrlOwed } from '../owed-crl.ts';
 
 interface ShowOptions {
   dir?: string;
@@ -37,10 +38,11 @@ function recordForFile(store: CaStore, ca: LoadedCa, desc: CertDescription): Cer
   return rec.profile === 'external' && rec.fingerprint === '' && desc.issuer === ca.cert.subject ? rec : null;
 }
 
-function withStore<T>(dir: string, fn: (store: CaStore, ca: LoadedCa) => T): T {
+function withStore<T>(dir: string, ctx: CliContext, fn: (store: CaStore, ca: LoadedCa) => T): T {
   const ca = loadCa(dir);
   const store = CaStore.open(ca.dir);
   try {
+    warnIfCrlOwed(store, ca.dir, ctx);
     return fn(store, ca);
   } finally {
     store.close();
@@ -84,14 +86,14 @@ Exit codes:
         const caGiven = opts.dir !== undefined || (ctx.env[CA_DIR_ENV] ?? '').trim() !== '';
         if (caGiven) {
           consulted = true;
-          rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), (store, ca) => recordForFile(store, ca, desc!));
+          rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), ctx, (store, ca) => recordForFile(store, ca, desc!));
         }
       } else {
         if (/[\\/]|\.(pem|crt|cer|der)$/i.test(ref) && !existsSync(path)) {
           throw new UserError('CG_FILE_NOT_FOUND', `${ref} does not exist`, { hint: 'pass a certificate file, a serial number or a NAME' });
         }
         consulted = true;
-        rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), (store) => resolveCert(store, ref, now));
+        rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), ctx, (store) => resolveCert(store, ref, now));
         desc = rec.pem ? describeCertificate(rec.pem) : null;
       }
       const json = toShowJson(desc, rec, consulted, now);

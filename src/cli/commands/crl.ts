@@ -41,7 +41,8 @@ export function register(program: Command, ctx: CliContext): void {
   addDirOption(cmd);
   addPassphraseOptions(cmd);
   cmd.addHelpText('after', HELP).action(async (opts: CrlOptions) => {
-    const ca = await unlockCaForSigning(caDir(opts, ctx), opts, ctx);
+    // no separate publish of an owed CRL: the one written now covers it
+    const ca = await unlockCaForSigning(caDir(opts, ctx), opts, ctx, { publishOwed: false });
     const store = CaStore.open(ca.dir);
     try {
       const r = await publishCrl(ca, store, { days: opts.days });
