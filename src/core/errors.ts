@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   CG_FILE_NOT_FOUND: 'A file or directory named on the command line or in the config does not exist.',
   CG_FILE_UNREADABLE: 'A file exists but could not be read.',
   CG_FILE_EXISTS: 'certgate refuses to overwrite an existing file or directory.',
+  CG_FILE_UNWRITABLE: 'certgate cannot create a file where it was asked to (the directory is not writable).',
   CG_INTERNAL: 'An unexpected internal error (a bug): rerun with --debug and report it.',
 
   // --- config
