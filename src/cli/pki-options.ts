@@ -1,5 +1,6 @@
-// Flags shared by the CA commands (--dir, --days, --client/--server, SAN flags) and their parsing. Parse only.
-import type { Command } from 'commander';
+// Flags shared by the CA commands (--dir, --days, --client/--server, SAN flags, negative serials) and their parsing.
+import { Command } from 'commander';
+import type { ParseOptionsResult } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { resolveCaDir } from '../pki/ca-dir.ts';
 import type { LeafProfile, SanInput } from '../pki/profiles.ts';
@@ -69,4 +70,43 @@ export function addSanOptions(cmd: Command): Command {
 
 export function sanOptions(opts: { dns?: string[]; ip?: string[]; email?: string[]; uri?: string[] }): SanInput {
   return { dns: opts.dns, ip: opts.ip, email: opts.email, uri: opts.uri };
+}
+
+/** A serial as openssl prints a negative one, "-7EDC1234" (colons and "0x" allowed). */
+const NEGATIVE_SERIAL = /^-(0x)?[0-9A-Fa-f][0-9A-Fa-f:]*$/;
+
+/**
+ * A command whose SERIAL operand may be negative: commander alone reads `cert revoke -7EDC1234` as the unknown option
+ * `-7`. Before `--`, a token shaped like a negative hex serial that is not the value of the option just before it is
+ * an operand. No certgate option is a single hex digit, so no option is shadowed.
+ */
+class SerialOperandCommand extends Command {
+  override parseOptions(args: string[]): ParseOptionsResult {
+    const serials: string[] = [];
+    const rest: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '--') {
+        rest.push(...args.slice(i));
+        break;
+      }
+      if (NEGATIVE_SERIAL.test(args[i]) && !this.#takesValue(args[i - 1])) serials.push(args[i]);
+      else rest.push(args[i]);
+    }
+    const parsed = super.parseOptions(rest);
+    return { operands: [...serials, ...parsed.operands], unknown: parsed.unknown };
+  }
+
+  /** True when `flag` is one of this command's options that takes a value (so the next token is that value). */
+  #takesValue(flag: string | undefined): boolean {
+    if (flag === undefined || !flag.startsWith('-') || flag.includes('=')) return false;
+    const option = this.options.find((o) => o.long === flag || o.short === flag);
+    return option !== undefined && (option.required || option.optional);
+  }
+}
+
+/** Adds verb `name` to `parent` (a group such as `cert`) as a command whose operand may be a negative serial. */
+export function serialOperandCommand(parent: Command, name: string): Command {
+  const cmd = new SerialOperandCommand(name).copyInheritedSettings(parent);
+  parent.addCommand(cmd);
+  return cmd;
 }

@@ -6,6 +6,7 @@ import { PkiError, UserError } from '../core/errors.ts';
 import { loadCa, unlockCa, caKeyEncrypted, assertCaCurrent } from '../pki/ca.ts';
 import type { UnlockedCa } from '../pki/ca.ts';
 import type { CliContext } from './context.ts';
+import { publishOwedAfterUnlock } from './owed-crl.ts';
 
 /** What commander parses from addPassphraseOptions. `passphrase` is false after --no-passphrase. */
 export interface PassphraseOptions {
@@ -135,14 +136,25 @@ export interface UnlockOptions {
   prefix?: string;
   /** A passphrase to try first when no flag for this key was given (ca create --intermediate: the new CA's). */
   fallback?: string | null;
+  /**
+   * Publish the CRL this CA owes, if any, once unlocked (default true). `crl` and `cert revoke` say false: they
+   * publish a CRL anyway, and it covers everything owed.
+   */
+  publishOwed?: boolean;
 }
 
 /**
  * For every signing command: loads DIR's CA, refuses an expired one before asking anything, then asks for the
- * passphrase only when ca.key is encrypted and unlocks it.
+ * passphrase only when ca.key is encrypted and unlocks it. Then publishes a CRL an earlier run owed (see owed-crl.ts).
  */
 export async function unlockCaForSigning(dir: string, opts: Record<string, unknown>, ctx: CliContext,
   o: UnlockOptions = {}): Promise<UnlockedCa> {
+  const ca = await unlockOnly(dir, opts, ctx, o);
+  if (o.publishOwed !== false) await publishOwedAfterUnlock(ca, ctx);
+  return ca;
+}
+
+async function unlockOnly(dir: string, opts: Record<string, unknown>, ctx: CliContext, o: UnlockOptions): Promise<UnlockedCa> {
   const prefix = o.prefix ?? '';
   const ca = loadCa(dir);
   assertCaCurrent(ca, o.now ?? new Date());

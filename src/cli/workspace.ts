@@ -1,6 +1,6 @@
 // `certgate init` / `demo`: lay out a ready-to-serve folder — a CA, a gateway certificate, one client certificate and
 // a certgate.yaml that protects one upstream. Wiring only: the CA work is src/pki's, the config format src/config's.
-import { existsSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
@@ -44,10 +44,23 @@ export function defaultCaName(): string {
   return `certgate CA (${hostname()})`;
 }
 
-/** Refuses to touch a folder that already holds a CA or a config: init never overwrites. */
-export function assertFreshWorkspace(dir: string): void {
-  for (const f of [join(dir, CONFIG_FILE), caPaths(join(dir, 'pki')).cert]) {
-    if (existsSync(f)) {
+/** True when anything is at `path`, a dangling symlink included (existsSync follows links and misses those). */
+function taken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses to touch a folder that already holds a CA or a config: init never overwrites. Checked before the CA is
+ * made, so a certgate.yaml that cannot be created (even a dangling symlink) leaves no half-made CA behind.
+ */
+export function assertFreshWorkspace(dir: string, alsoNew: string[] = []): void {
+  for (const f of [join(dir, CONFIG_FILE), caPaths(join(dir, 'pki')).cert, ...alsoNew]) {
+    if (taken(f)) {
       throw new UserError('CG_FILE_EXISTS', `${f} already exists; certgate init does not overwrite it`, {
         hint: 'pick another --dir, or use `certgate cert issue` to add certificates to the existing CA',
       });

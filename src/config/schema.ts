@@ -138,9 +138,9 @@ export const Rule = shape(z
       .optional()
       .describe('Subject alternative name: "DNS:x", "email:x", "URI:x" or "IP:x".'),
     serial: StringOrList('a serial number in hex or a list of them', '"4F2A01"',
-      z.string().regex(/^(0x)?[0-9a-fA-F:]+$/, 'a serial number in hex, e.g. "4F2A01"'))
+      z.string().regex(/^-?(0x)?[0-9a-fA-F][0-9a-fA-F:]*$/, 'a serial number in hex, e.g. "4F2A01" ("-7EDC01" for a negative one)'))
       .optional()
-      .describe('Certificate serial number in hex (case and leading zeros ignored).'),
+      .describe('Certificate serial number in hex as openssl prints it (case, colons and leading zeros ignored; "-" first for a negative serial).'),
     fingerprint: StringOrList('a SHA-256 fingerprint or a list of them', '"ab12…" (64 hex digits)',
       z.string().refine((s) => /^[0-9a-fA-F]{64}$/.test(s.replace(/:/g, '')), 'a SHA-256 fingerprint: 64 hex digits, colons allowed'))
       .optional()

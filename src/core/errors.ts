@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   CG_FILE_NOT_FOUND: 'A file or directory named on the command line or in the config does not exist.',
   CG_FILE_UNREADABLE: 'A file exists but could not be read.',
   CG_FILE_EXISTS: 'certgate refuses to overwrite an existing file or directory.',
+  CG_FILE_UNWRITABLE: 'certgate cannot create a file where it was asked to (the directory is not writable).',
   CG_INTERNAL: 'An unexpected internal error (a bug): rerun with --debug and report it.',
 
   // --- config
@@ -41,6 +42,7 @@ export const ERROR_CODES = {
   CG_PKI_BAD_PASSWORD: 'A PKCS#12 password is empty or unusable.',
   CG_PKI_STORE: 'The CA database could not be opened or is damaged.',
   CG_PKI_PARENT_CRL: 'A parent CA has no current CRL, so the chain-wide CRL bundle (crl-bundle.pem) cannot be built.',
+  CG_PKI_CRL_WRITE: 'crl.pem or crl-bundle.pem could not be written; the change is recorded and its CRL is owed until `certgate crl` succeeds.',
 
   // --- gateway
   CG_GATEWAY_LISTEN: 'The gateway could not listen on an address (in use, not permitted).',

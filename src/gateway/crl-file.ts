@@ -2,9 +2,9 @@
 import { constants, verify, type KeyObject } from 'node:crypto';
 import { X509Crl, X509CrlReason } from '../core/x509.ts';
 import { isPem, pemDecodeAll } from '../core/pem.ts';
-import { children, encodingOf, oidToString, readTlv, valueOf, TAG } from './der.ts';
+import { children, encodingOf, oidToString, readTlv, valueOf, TAG, type Tlv } from './der.ts';
 import { dnKeyFromDer, formatDn, type DnKey } from './dn.ts';
-import { normalizeSerial } from './identity.ts';
+import { serialKey } from '../core/serial-number.ts';
 
 export interface ParsedCrl {
   file: string;
@@ -13,7 +13,7 @@ export interface ParsedCrl {
   issuerKey: DnKey;
   thisUpdate: Date;
   nextUpdate: Date | undefined;
-  /** Normalized serial (uppercase hex, no leading zeros) to reason name ("keyCompromise") or null. */
+  /** Serial key (hex of the DER INTEGER content, see core serialKey) to reason name ("keyCompromise") or null. */
   revoked: Map<string, string | null>;
   /** True for a delta CRL (deltaCRLIndicator), which certgate does not support. */
   delta: boolean;
@@ -29,6 +29,17 @@ export function crlBlocks(data: Buffer): Buffer[] {
   return pemDecodeAll(data.toString('latin1')).filter((b) => b.label === 'X509 CRL').map((b) => b.der);
 }
 
+/** Serial keys of revokedCertificates, in order: after the issuer, the first SEQUENCE (thisUpdate and nextUpdate are times). */
+function revokedSerialKeys(der: Buffer, afterIssuer: Tlv[]): string[] {
+  const list = afterIssuer.find((p) => p.tag === TAG.SEQUENCE);
+  if (!list) return [];
+  return children(der, list).map((entry) => {
+    const [serial] = children(der, entry);
+    if (!serial || serial.tag !== TAG.INTEGER) throw new Error('not a CRL: an entry has no serial number');
+    return serialKey(valueOf(der, serial));
+  });
+}
+
 /** Parses one DER CRL. Throws (a plain Error with a message) when it is not a CRL. */
 export function parseCrl(der: Buffer, file: string): ParsedCrl {
   const top = readTlv(der, 0);
@@ -40,11 +51,14 @@ export function parseCrl(der: Buffer, file: string): ParsedCrl {
   if (!issuerTlv || issuerTlv.tag !== TAG.SEQUENCE) throw new Error('not a CRL');
   const issuerDer = encodingOf(der, issuerTlv);
   const crl = new X509Crl(Uint8Array.from(der).buffer);
+  // serials straight from the DER INTEGERs: the library's serialNumber text drops the sign of a negative serial
+  const serials = revokedSerialKeys(der, tbsParts.slice(tbsParts.indexOf(issuerTlv) + 1));
+  if (serials.length !== crl.entries.length) throw new Error('not a CRL: revoked entries do not parse');
   const revoked = new Map<string, string | null>();
-  for (const entry of crl.entries) {
-    if (entry.reason === X509CrlReason.removeFromCRL) continue; // only meaningful in delta CRLs
-    revoked.set(normalizeSerial(entry.serialNumber), entry.reason === undefined ? null : X509CrlReason[entry.reason]);
-  }
+  crl.entries.forEach((entry, i) => {
+    if (entry.reason === X509CrlReason.removeFromCRL) return; // only meaningful in delta CRLs
+    revoked.set(serials[i], entry.reason === undefined ? null : X509CrlReason[entry.reason]);
+  });
   return {
     file,
     issuer: formatDn(issuerDer),

@@ -1,6 +1,7 @@
 // A verified client certificate reduced to the fields authorization and identity headers use, nginx-compatible.
 import { createHash, type X509Certificate } from 'node:crypto';
 import { pemEncode } from '../core/pem.ts';
+import { opensslSerial, parseSerial, serialKey } from '../core/serial-number.ts';
 import { certificateFields, children, readTlv, valueOf } from './der.ts';
 import { formatDn, nameAttributes } from './dn.ts';
 
@@ -16,7 +17,7 @@ export interface ClientIdentity {
   ou: string[];
   /** Subject alternative names: "DNS:x", "IP:x", "email:x", "URI:x" (IPv6 in RFC 5952 short form). */
   sans: string[];
-  /** Serial number in uppercase hex, as nginx's $ssl_client_serial. */
+  /** Serial number in uppercase hex, as nginx's $ssl_client_serial ("-" first for a negative serial). */
   serial: string;
   /** SHA-256 of the DER, lowercase hex without colons. */
   fingerprint: string;
@@ -30,30 +31,16 @@ const SAN_OID = '2.5.29.17';
 
 /** Serial as OpenSSL's i2a_ASN1_INTEGER prints it: uppercase hex bytes of the magnitude, "-" if negative. */
 export function formatSerial(integer: Uint8Array): string {
-  let bytes = Buffer.from(integer);
-  let sign = '';
-  if (bytes.length > 0 && bytes[0] & 0x80) {
-    // two's complement: negate to get the magnitude
-    sign = '-';
-    const neg = Buffer.alloc(bytes.length);
-    let carry = 1;
-    for (let i = bytes.length - 1; i >= 0; i--) {
-      const v = (~bytes[i] & 0xff) + carry;
-      neg[i] = v & 0xff;
-      carry = v >> 8;
-    }
-    bytes = neg;
-  }
-  let start = 0;
-  while (start < bytes.length && bytes[start] === 0) start++;
-  const hex = bytes.subarray(start).toString('hex').toUpperCase();
-  return sign + (hex === '' ? '00' : hex);
+  return opensslSerial(integer);
 }
 
-/** Uppercase hex serial normalized for comparison: no colons, no leading zeros, upper case. */
-export function normalizeSerial(text: string): string {
-  const hex = text.replace(/[:\s]/g, '').toUpperCase().replace(/^0+(?=.)/, '');
-  return hex.length % 2 === 1 ? '0' + hex : hex;
+/**
+ * The comparison key of a serial typed in a config rule or printed by formatSerial ("-7EDC…", "00:8F:3A", "0x4f"):
+ * the hex of its DER INTEGER content (see core serialKey), so +0x80 and -0x80 never meet. undefined when not a serial.
+ */
+export function serialKeyOf(text: string): string | undefined {
+  const content = parseSerial(text);
+  return content === undefined ? undefined : serialKey(content);
 }
 
 /** RFC 5952 text of a 4- or 16-byte address. */

@@ -3,7 +3,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { RuleConfig } from '../config/schema.ts';
 import { CidrSet, parseCidr, parseIp } from './cidr.ts';
 import { parseDnKey, type DnKey } from './dn.ts';
-import { formatIp, normalizeSerial, type ClientIdentity } from './identity.ts';
+import { formatIp, serialKeyOf, type ClientIdentity } from './identity.ts';
 import type { ReasonCode } from './reasons.ts';
 
 /** One compiled rule. `label` names it in logs and `explain`: "allow[1]: ou=ops". */
@@ -105,11 +105,13 @@ function compileRule(rule: RuleConfig, label: string, kind: 'allow' | 'deny'): C
     certChecks.push((id) => id.sans.some((s) => wanted.has(canonicalSan(s) ?? '')));
   }
   if (rule.serial) {
+    // compared as DER INTEGERs: "-7EDC" (a negative serial, as openssl prints it) never matches "7EDC"
     const wanted = new Set(list(rule.serial).map((s) => {
-      if (!/^[0-9A-Fa-f:\s]+$/.test(s)) throw invalid(label, `serial "${s}" must be hexadecimal`);
-      return normalizeSerial(s);
+      const key = serialKeyOf(s);
+      if (key === undefined) throw invalid(label, `serial "${s}" must be hexadecimal, "-" first for a negative serial`);
+      return key;
     }));
-    certChecks.push((id) => wanted.has(normalizeSerial(id.serial)));
+    certChecks.push((id) => wanted.has(serialKeyOf(id.serial) ?? ''));
   }
   if (rule.fingerprint) {
     const wanted = new Set(list(rule.fingerprint).map((f) => {

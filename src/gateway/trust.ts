@@ -5,7 +5,8 @@ import { ConfigError } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { certificateFields, readTlv, valueOf } from './der.ts';
 import { dnKeyFromDer, formatDn, type DnKey } from './dn.ts';
-import { formatSerial, normalizeSerial } from './identity.ts';
+import { formatSerial } from './identity.ts';
+import { serialKey } from '../core/serial-number.ts';
 import { crlBlocks, parseCrl, verifyCrlSignature, type ParsedCrl } from './crl-file.ts';
 
 /** What `check` and start-up report about one loaded CRL. */
@@ -18,7 +19,7 @@ export interface CrlInfo {
 }
 
 export interface Revocation {
-  /** Serial of the revoked certificate (uppercase hex) and the CRL's reason name, if any. */
+  /** Serial of the revoked certificate as OpenSSL prints it (uppercase hex, "-" if negative) and the CRL's reason name, if any. */
   serial: string;
   reason: string | null;
   /** DN of the CA that revoked it. */
@@ -63,6 +64,9 @@ let generations = 0;
 interface CertNames {
   subjectKey: DnKey;
   issuerKey: DnKey;
+  /** Comparison key: hex of the DER INTEGER content (core serialKey), what CRL entries are matched on. */
+  serialKey: string;
+  /** As OpenSSL prints it, for messages. */
   serial: string;
   keyUsage: Buffer | undefined;
 }
@@ -77,7 +81,8 @@ export function certNames(cert: X509Certificate): CertNames {
     n = {
       subjectKey: dnKeyFromDer(f.subject),
       issuerKey: dnKeyFromDer(f.issuer),
-      serial: normalizeSerial(formatSerial(f.serial)),
+      serialKey: serialKey(f.serial),
+      serial: formatSerial(f.serial),
       keyUsage: ku ? valueOf(ku.value, readTlv(ku.value, 0)) : undefined,
     };
     names.set(cert, n);
@@ -174,8 +179,8 @@ export function buildTrust(caPem: string, caFile: string, crlFiles: Array<{ file
   const revoked = (cert: X509Certificate): Revocation | null => {
     const n = certNames(cert);
     const entry = bySubject.get(n.issuerKey);
-    if (!entry || !entry.revoked.has(n.serial)) return null;
-    return { serial: n.serial, reason: entry.revoked.get(n.serial) ?? null, issuer: entry.newest.issuer };
+    if (!entry || !entry.revoked.has(n.serialKey)) return null;
+    return { serial: n.serial, reason: entry.revoked.get(n.serialKey) ?? null, issuer: entry.newest.issuer };
   };
   // CAs that issued a certificate of the chain (a self-signed root issues nothing but itself)
   const issuersOf = (chain: X509Certificate[]): CertNames[] =>

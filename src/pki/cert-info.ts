@@ -3,14 +3,14 @@ import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
 import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
 import { pemDecodeAll } from '../core/pem.ts';
-import { normalizeSerial } from './serial.ts';
+import { certificateSerial } from './serial.ts';
 import { displayStatus } from './list.ts';
 import type { DisplayStatus } from './list.ts';
 import type { CertProfile, CertRecord } from './store.ts';
 
 /** What a certificate says about itself, independent of any CA store. */
 export interface CertDescription {
-  /** Canonical serial (uppercase hex, see normalizeSerial). */
+  /** Canonical serial (uppercase hex; a negative one as OpenSSL prints it, "-7EDC…"; see serialFromContent). */
   serial: string;
   /** RFC 4514, as @peculiar/x509 prints it (the same string the store keeps). */
   subject: string;
@@ -115,7 +115,7 @@ export function describeCertificate(data: string | Uint8Array): CertDescription 
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   const key = node.publicKey;
   return {
-    serial: normalizeSerial(cert.serialNumber) ?? cert.serialNumber.toUpperCase(),
+    serial: certificateSerial(cert),
     subject: cert.subject,
     issuer: cert.issuer,
     sans: san ? Array.from(san.names.items, (n) => formatGeneralName(n.type, n.value)) : [],

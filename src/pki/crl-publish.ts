@@ -137,11 +137,13 @@ export async function publishCrl(ca: UnlockedCa, store: CaStore, opts: PublishOp
 
   const paths = caPaths(ca.dir);
   // Writing under the store's write lock orders concurrent publishers: only a newer number replaces the files.
+  // Until this commits, the number taken above stays owed (owedCrlNumber): a run that dies or fails here leaves the
+  // change recorded and the CRL owed, and the next run that holds the key publishes it.
   const written = store.transaction(() => {
     const published = BigInt(store.getMeta(CRL_META.published) ?? '0');
     if (snapshot.crlNumber <= published) return false;
-    writeFileAtomic(paths.crl, pem, { mode: 0o644 });
-    writeFileAtomic(paths.crlBundle, [pem, ...parents.pems].join(''), { mode: 0o644 });
+    writeCrlFile(paths.crl, pem, ca.dir);
+    writeCrlFile(paths.crlBundle, [pem, ...parents.pems].join(''), ca.dir);
     store.setMeta(CRL_META.published, snapshot.crlNumber.toString());
     store.audit('crl.publish', { crlNumber: snapshot.crlNumber.toString(), entries: snapshot.revoked.length, nextUpdate: nextUpdate.toISOString() });
     return true;
@@ -156,6 +158,34 @@ export async function publishCrl(ca: UnlockedCa, store: CaStore, opts: PublishOp
     written,
     warnings: parents.warnings,
   };
+}
+
+function writeCrlFile(path: string, text: string, dir: string): void {
+  try {
+    writeFileAtomic(path, text, { mode: 0o644 });
+  } catch (err) {
+    throw new PkiError('CG_PKI_CRL_WRITE', `cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the change is recorded in the CA store and its CRL is owed`, {
+      cause: err,
+      hint: `make ${path} a writable file path again, then run: certgate crl --dir ${dir}`,
+    });
+  }
+}
+
+/**
+ * The CRL number a change took (in the same transaction as the change) that no written crl.pem has reached yet, or
+ * null. A number is owed when the run that took it stopped before writing the files: killed, or the write failed.
+ * Another run can be between the two steps too; publishing then costs one extra CRL number, nothing else.
+ */
+export function owedCrlNumber(store: CaStore): bigint | null {
+  const taken = BigInt(store.getMeta('crlNumber') ?? '0');
+  const published = BigInt(store.getMeta(CRL_META.published) ?? '0');
+  return taken > published ? taken : null;
+}
+
+/** Publishes a fresh CRL when one is owed (see owedCrlNumber); null when nothing was owed. */
+export async function publishOwedCrl(ca: UnlockedCa, store: CaStore, opts: { now?: Date } = {}): Promise<PublishResult | null> {
+  if (owedCrlNumber(store) === null) return null;
+  return publishCrl(ca, store, { now: opts.now });
 }
 
 async function withStore<T>(dir: string, fn: (store: CaStore) => Promise<T>): Promise<T> {

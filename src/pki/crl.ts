@@ -1,8 +1,11 @@
 // Builds and parses X.509 v2 CRLs (RFC 5280 §5): a pure builder (issuer + key + entries → PEM) and the reason mapping.
+import { KeyObject, sign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList } from '@peculiar/asn1-x509';
 import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
 import { pemEncode } from '../core/pem.ts';
-import { normalizeSerial } from './serial.ts';
+import { crlEntrySerial, serialContent } from './serial.ts';
 
 /** RFC 5280 CRLReason names and codes (§5.3.1). Code 7 is unused by the RFC. */
 export const CRL_REASON_CODES = {
@@ -45,7 +48,7 @@ export function reasonName(code: number | undefined): CrlReason | undefined {
 }
 
 export interface CrlEntryInput {
-  /** Serial in any form normalizeSerial accepts. */
+  /** Serial in any form normalizeSerial accepts (a negative one as "-7EDC…"). */
   serial: string;
   revokedAt: Date;
   /** RFC 5280 reason name; null/"unspecified" omits the reasonCode extension (RFC 5280 §5.3.1 says SHOULD NOT use 0). */
@@ -101,16 +104,50 @@ async function authorityKeyIdentifier(issuer: x509.X509Certificate): Promise<x50
   return x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey);
 }
 
+/** The hash `signingAlgorithmFor` picks, as node:crypto names it. */
+function nodeHash(alg: Algorithm | EcdsaParams): string {
+  const hash = (alg as { hash?: string | { name: string } }).hash;
+  return (typeof hash === 'string' ? hash : (hash?.name ?? 'SHA-256')).replace('-', '').toLowerCase();
+}
+
+/**
+ * Puts each entry's exact serial INTEGER into a signed CRL and signs it again. @peculiar/x509's generator writes
+ * every serial as a positive INTEGER, so a negative serial (-0x7EDC…) would be listed as a different, positive number
+ * that no verifier matches against the certificate.
+ */
+async function withExactSerials(pem: string, serials: Buffer[], signingKey: CryptoKey): Promise<string> {
+  const parsed = AsnConvert.parse(new x509.X509Crl(pem).rawData, CertificateList);
+  const listed = parsed.tbsCertList.revokedCertificates ?? [];
+  if (listed.length !== serials.length) throw new Error('CRL entries do not line up with the serials given');
+  listed.forEach((entry, i) => (entry.userCertificate = Uint8Array.from(serials[i]).buffer));
+  const tbs = Buffer.from(AsnConvert.serialize(parsed.tbsCertList));
+  const algorithm = signingAlgorithmFor(signingKey);
+  const key = KeyObject.from(signingKey);
+  // ECDSA-Sig-Value in DER, as X.509 wants it (WebCrypto would give r||s)
+  const signature = sign(nodeHash(algorithm), tbs, key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key);
+  const signed = new CertificateList({ tbsCertList: parsed.tbsCertList, signatureAlgorithm: parsed.signatureAlgorithm, signature: Uint8Array.from(signature).buffer });
+  return pemEncode('X509 CRL', AsnConvert.serialize(signed));
+}
+
 /** Signs a v2 CRL over `entries` and returns it as PEM ("X509 CRL"). Pure apart from the signature. */
 export async function buildCrl(input: CrlBuildInput): Promise<string> {
   if (input.nextUpdate.getTime() <= input.thisUpdate.getTime()) throw new RangeError('nextUpdate must be after thisUpdate');
-  const entries: x509.X509CrlEntryParams[] = input.entries.map((e) => {
-    const serial = normalizeSerial(e.serial);
-    if (serial === undefined) throw new PkiError('CG_PKI_SERIAL_NOT_FOUND', `"${e.serial}" is not a hexadecimal serial number`);
+  const serials = input.entries.map((e) => {
+    const content = serialContent(e.serial);
+    if (content === undefined) throw new PkiError('CG_PKI_SERIAL_NOT_FOUND', `"${e.serial}" is not a hexadecimal serial number`);
+    return content;
+  });
+  const keys = serials.map((c) => c.toString('hex'));
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup !== undefined) throw new PkiError('CG_PKI_STORE', `serial ${input.entries[keys.indexOf(dup)].serial} is listed twice`);
+  const anyNegative = serials.some((c) => (c[0] & 0x80) !== 0);
+  const entries: x509.X509CrlEntryParams[] = input.entries.map((e, i) => {
     const code = e.reason === null ? 0 : CRL_REASON_CODES[e.reason as CrlReason];
     if (code === undefined) throw new PkiError('CG_USAGE', `unknown revocation reason "${e.reason}"`);
+    // with a negative serial among them, distinct placeholders now and the exact INTEGERs in withExactSerials
+    const serialNumber = anyNegative ? (i + 1).toString(16).padStart(2, '0') : serials[i].toString('hex');
     // code 0 (unspecified) is left out: the generator only writes the extension for a non-zero reason
-    return { serialNumber: serial, revocationDate: e.revokedAt, ...(code ? { reason: code } : {}) };
+    return { serialNumber, revocationDate: e.revokedAt, ...(code ? { reason: code } : {}) };
   });
   const crl = await x509.X509CrlGenerator.create({
     // the issuer's Name object keeps the exact DER of the CA subject, so name matching never depends on re-encoding
@@ -123,7 +160,8 @@ export async function buildCrl(input: CrlBuildInput): Promise<string> {
     entries,
   });
   // OpenSSL, nginx and Node read the "X509 CRL" label (RFC 7468 §5); the library writes plain "CRL"
-  return pemEncode('X509 CRL', crl.rawData);
+  const pem = pemEncode('X509 CRL', crl.rawData);
+  return anyNegative ? withExactSerials(pem, serials, input.signingKey) : pem;
 }
 
 /** What certgate reads back from a CRL (for checks, `cert show`, tests). */
@@ -150,7 +188,7 @@ export function parseCrl(data: string | Uint8Array): CrlSummary {
     nextUpdate: crl.nextUpdate,
     crlNumber: numberExt ? readDerInteger(new Uint8Array(numberExt.value)) : undefined,
     entries: crl.entries.map((e) => ({
-      serial: normalizeSerial(e.serialNumber) ?? e.serialNumber.toUpperCase(),
+      serial: crlEntrySerial(e),
       revokedAt: e.revocationDate,
       reason: reasonName(e.reason),
     })),

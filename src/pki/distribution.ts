@@ -1,9 +1,9 @@
 // Getting a certificate onto a device: write the .p12 (password from a file or generated and shown once) and say how to import it.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PkiError, UserError } from '../core/errors.ts';
-import { writeFileAtomic } from '../core/fs-atomic.ts';
+import { assertNewFilePath, writeFileAtomic } from '../core/fs-atomic.ts';
 import { buildPkcs12, assertUsablePassword } from './pkcs12.ts';
 import { chooseLegacy, importSteps, platformProfile } from './platforms.ts';
 import type { Platform } from './platforms.ts';
@@ -79,16 +79,8 @@ export function readPasswordFile(path: string): string {
  * `cert issue --p12` fails before it signs anything.
  */
 export function checkP12Options(opts: { out: string; passwordFile?: string }): void {
-  const out = resolve(opts.out);
-  const parent = dirname(out);
-  if (!existsSync(parent) || !statSync(parent).isDirectory()) {
-    throw new UserError('CG_FILE_NOT_FOUND', `the directory for --p12 ${opts.out} does not exist`, { hint: `create ${parent} first` });
-  }
-  if (existsSync(out)) {
-    throw new UserError('CG_FILE_EXISTS', `--p12 ${opts.out} already exists; certgate does not overwrite it`, {
-      hint: 'remove it or choose another file name',
-    });
-  }
+  // lstat, not existsSync: a dangling symlink at OUT would only fail at the final link(), after the certificate exists
+  assertNewFilePath(resolve(opts.out), `--p12 ${opts.out}`);
   if (opts.passwordFile !== undefined) readPasswordFile(opts.passwordFile);
 }
 

@@ -12,7 +12,7 @@ import { lookupCert } from './list.ts';
 import type { KeyType } from './keys.ts';
 import { leafExtensions, leafSubject, profileSans } from './profiles.ts';
 import type { LeafProfile, SanInput } from './profiles.ts';
-import { randomSerial, normalizeSerial } from './serial.ts';
+import { certificateSerial, randomSerial } from './serial.ts';
 import type { CaStore, CertRecord } from './store.ts';
 
 export const LEAF_DEFAULT_DAYS = 365;
@@ -80,7 +80,7 @@ export interface RecordInput {
 /** The store record of a freshly signed certificate. Pure. */
 export function recordOf(r: RecordInput): CertRecord {
   return {
-    serial: normalizeSerial(r.cert.serialNumber)!,
+    serial: certificateSerial(r.cert),
     name: r.name,
     subject: r.cert.subject,
     sans: r.sans,
@@ -125,7 +125,7 @@ export interface CommitParams {
 /** Records the cert and writes its files in one BEGIN IMMEDIATE transaction: either all of it happens or none. */
 export function commitIssued(ca: UnlockedCa, store: CaStore, c: CommitParams): IssueResult {
   ensureCaDirs(ca.dir);
-  const serial = normalizeSerial(c.cert.serialNumber)!;
+  const serial = certificateSerial(c.cert);
   const files = issuedFiles(c.name, serial);
   const keyRel = c.newKeyPem ? files.key : (c.existingKeyPath ?? null);
   const record = recordOf({ cert: c.cert, name: c.name, profile: c.profile, sans: c.sans, keyPath: keyRel, now: c.now });

@@ -103,9 +103,9 @@ export function lookupCert(store: CaStore, ref: string): CertMatches {
   return { bySerial, byName: bySerial ? [] : store.findByName(ref) };
 }
 
-function ambiguous(ref: string, recs: CertRecord[], now: Date): PkiError {
+function ambiguous(ref: string, recs: CertRecord[], now: Date, hint = 'pass the serial number instead'): PkiError {
   const list = recs.map((r) => `${r.serial} (${displayStatus(r, now)}, until ${r.notAfter.slice(0, 10)})`).join(', ');
-  return new PkiError('CG_PKI_AMBIGUOUS', `"${ref}" names ${recs.length} certificates: ${list}`, { hint: 'pass the serial number instead' });
+  return new PkiError('CG_PKI_AMBIGUOUS', `"${ref}" names ${recs.length} certificates: ${list}`, { hint });
 }
 
 function notFound(ref: string): PkiError {
@@ -141,7 +141,7 @@ export function resolveForRevoke(store: CaStore, ref: string, now = new Date()):
     const unexpired = candidates.filter((r) => displayStatus(r, now) === 'valid');
     if (unexpired.length >= 1) candidates = unexpired;
   }
-  if (candidates.length > 1) throw ambiguous(ref, candidates, now);
+  if (candidates.length > 1) throw ambiguous(ref, candidates, now, 'pass the serial number instead, or --all to revoke every one of them');
   return candidates[0];
 }
 

@@ -2,15 +2,16 @@
 import { DatabaseSync } from 'node:sqlite';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
-import { normalizeSerial } from './serial.ts';
+import { certificateSerial, normalizeSerial } from './serial.ts';
 
 export type CertStatus = 'valid' | 'revoked'; // 'expired' is derived from notAfter at read time
 export type CertProfile = 'client' | 'server' | 'ca' | 'external'; // external = recorded serial certgate did not issue
 
 /** One certificate this CA issued (or a foreign serial it revoked). The shape `cert list --json` builds on. */
 export interface CertRecord {
-  /** Uppercase hex of the DER INTEGER, no colons (see normalizeSerial). */
+  /** Canonical serial: uppercase hex of the DER INTEGER, no colons; a negative one as "-7EDC…" (see serialFromContent). */
   serial: string;
   /** The NAME given at issue time ('' for external). */
   name: string;
@@ -51,8 +52,35 @@ export interface AuditEntry {
 
 export const DB_FILE = 'certgate.db';
 
+/** One schema step: SQL, or a data repair that runs inside the migration transaction. */
+type Migration = string | ((db: DatabaseSync, store: CaStore) => void);
+
+/**
+ * Older certgate read serials through @peculiar/x509's serialNumber text, which drops the sign: a negative
+ * serial (an imported CA's certificate revoked by FILE) was recorded, and published in the CRL, as a positive number
+ * no certificate has. Re-derive each serial from the stored certificate; when one changes, a CRL is owed (a number
+ * taken, nothing written), so the next run that holds the CA key republishes.
+ */
+function repairSignedSerials(db: DatabaseSync, store: CaStore): void {
+  const rows = db.prepare('SELECT serial, pem FROM certs WHERE pem IS NOT NULL').all() as Row[];
+  let changed = 0;
+  for (const row of rows) {
+    let serial: string;
+    try {
+      serial = certificateSerial(new x509.X509Certificate(String(row.pem)));
+    } catch {
+      continue; // not ours to judge here: `cert show` reports a PEM that does not parse
+    }
+    if (serial === row.serial || db.prepare('SELECT 1 FROM certs WHERE serial = ?').get(serial)) continue;
+    db.prepare('UPDATE certs SET serial = ? WHERE serial = ?').run(serial, String(row.serial));
+    store.audit('store.repair-serial', { from: String(row.serial), to: serial });
+    changed++;
+  }
+  if (changed > 0) store.nextCrlNumber();
+}
+
 // Each entry moves the schema one version forward; never edit a shipped entry, append a new one.
-const MIGRATIONS: string[] = [
+const MIGRATIONS: Migration[] = [
   `CREATE TABLE certs (
      serial TEXT PRIMARY KEY,
      name TEXT NOT NULL,
@@ -78,6 +106,7 @@ const MIGRATIONS: string[] = [
      operation TEXT NOT NULL,
      detail TEXT NOT NULL
    ) STRICT;`,
+  repairSignedSerials,
 ];
 
 type Row = Record<string, unknown>;
@@ -147,13 +176,23 @@ export class CaStore {
     return store;
   }
 
+  #schemaVersion(): number {
+    return Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
+  }
+
   #migrate(): void {
+    // an up-to-date store is only read: opening it then takes no write lock, so concurrent runs do not queue on it
+    if (this.#schemaVersion() === MIGRATIONS.length) return;
     this.transaction(() => {
-      const version = Number((this.#db.prepare('PRAGMA user_version').get() as Row).user_version);
+      const version = this.#schemaVersion();
       if (version > MIGRATIONS.length) {
         throw new PkiError('CG_PKI_STORE', `the CA database ${this.path} was written by a newer certgate (schema ${version})`);
       }
-      for (let v = version; v < MIGRATIONS.length; v++) this.#db.exec(MIGRATIONS[v]);
+      for (let v = version; v < MIGRATIONS.length; v++) {
+        const step = MIGRATIONS[v];
+        if (typeof step === 'string') this.#db.exec(step);
+        else step(this.#db, this);
+      }
       if (version !== MIGRATIONS.length) this.#db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
     });
   }

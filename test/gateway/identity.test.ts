@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { runProcess } from '../helpers/cli.ts';
-import { escapeUriComponent, formatIp, formatSerial, identityFromCertificate, normalizeSerial } from '../../src/gateway/identity.ts';
+import { escapeUriComponent, formatIp, formatSerial, identityFromCertificate, serialKeyOf } from '../../src/gateway/identity.ts';
 
 async function openssl(args: string[], cwd?: string): Promise<string> {
   const r = await runProcess('openssl', args, { cwd, timeoutMs: 20_000 });
@@ -48,8 +48,17 @@ test('pure helpers', () => {
     [[0xff], '-01'], [[0xff, 0x00], '-0100'], [[0x80], '-80'],
   ];
   for (const [bytes, hex] of serials) assert.equal(formatSerial(Uint8Array.from(bytes)), hex, hex);
-  assert.equal(normalizeSerial('00:8f:3a'), '8F3A');
-  assert.equal(normalizeSerial('F3A'), '0F3A');
+  // comparison keys are the DER INTEGER content: the sign is part of the number, leading zeros and case are not
+  const keys: Array<[string, string | undefined]> = [
+    ['00:8f:3a', '008F3A'], ['8F3A', '008F3A'], ['F3A', '0F3A'], ['0x4f', '4F'], ['-80', '80'], ['80', '0080'],
+    ['-7EDC1234', '8123EDCC'], ['-7edc:12:34', '8123EDCC'], ['-01', 'FF'], ['-0100', 'FF00'], ['0', '00'], ['-0', '00'],
+    ['xyz', undefined], ['', undefined], ['--7E', undefined], ['7E-', undefined],
+  ];
+  for (const [text, key] of keys) assert.equal(serialKeyOf(text), key, text);
+  // what formatSerial prints (nginx's spelling) reads back as the same INTEGER
+  for (const [bytes] of serials.filter(([b]) => b.length > 0)) {
+    assert.equal(serialKeyOf(formatSerial(Uint8Array.from(bytes))), Buffer.from(bytes).toString('hex').toUpperCase(), bytes.join(','));
+  }
   const ips: Array<[number[], string]> = [
     [[10, 1, 2, 3], '10.1.2.3'],
     [[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], '2001:db8::1'],

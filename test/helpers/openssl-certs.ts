@@ -31,6 +31,11 @@ export interface LeafOptions {
   days?: number;
   /** File stem inside the CA dir. */
   name: string;
+  /**
+   * An exact serial for `openssl x509 -req -set_serial`, e.g. "-0x7EDC1234" (a negative serial, as old CAs made
+   * them) or "0x8123EDCC"; without it `openssl ca` numbers the certificate from the CA's serial file.
+   */
+  serial?: string;
 }
 
 async function ossl(args: string[], cwd?: string): Promise<string> {
@@ -127,8 +132,14 @@ export async function opensslLeaf(ca: OsslCa, options: LeafOptions): Promise<Oss
   await ossl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}.key`,
     '-out', `${base}.csr`, '-subj', options.subj]);
   const dates = options.startdate ? ['-startdate', options.startdate, '-enddate', options.enddate ?? '20300101000000Z'] : ['-days', String(options.days ?? 1)];
-  await ossl(['ca', '-batch', '-notext', '-config', join(ca.dir, 'openssl.cnf'), '-extfile', `${base}.ext`, '-extensions', 'leaf',
-    '-in', `${base}.csr`, '-out', `${base}.crt`, ...dates]);
+  if (options.serial !== undefined) {
+    if (options.startdate) throw new Error('opensslLeaf: serial and startdate do not combine (openssl x509 -req takes -days only)');
+    await ossl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-set_serial', options.serial,
+      '-extfile', `${base}.ext`, '-extensions', 'leaf', '-sha256', '-out', `${base}.crt`, ...dates]);
+  } else {
+    await ossl(['ca', '-batch', '-notext', '-config', join(ca.dir, 'openssl.cnf'), '-extfile', `${base}.ext`, '-extensions', 'leaf',
+      '-in', `${base}.csr`, '-out', `${base}.crt`, ...dates]);
+  }
   return {
     certPath: `${base}.crt`,
     keyPath: `${base}.key`,

@@ -101,6 +101,35 @@ for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048'] as TestKeyType[]) {
   });
 }
 
+for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048'] as TestKeyType[]) {
+  test(`negative serials are listed as negative INTEGERs and the ${keyType} signature still verifies`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cg-crl-neg-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const ca = await makeCa('Negative Root', undefined, keyType);
+    const now = new Date(Date.now() - 1000);
+    // -0x80 and +0x80 differ only in the sign: one octet 80 versus 00 80
+    const serials = ['-7EDC1234', '0080', '-80', '-7e:dc'];
+    const pem = await buildCrl({
+      issuerCert: ca.cert, signingKey: ca.keys.privateKey, crlNumber: 9n, thisUpdate: now, nextUpdate: crlNextUpdate(now, 1),
+      entries: serials.map((serial, i) => ({ serial, revokedAt: now, reason: i === 0 ? 'keyCompromise' : null })),
+    });
+    writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+    writeFileSync(join(dir, 'crl.pem'), pem);
+    const text = await openssl(['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text', '-CAfile', join(dir, 'ca.crt')]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stderr + text.stdout, /verify OK/);
+    assert.deepEqual([...text.stdout.matchAll(/Serial Number: (\S+)/g)].map((m) => m[1]), ['-7EDC1234', '80', '-80', '-7EDC']);
+    assert.match(text.stdout, /Serial Number: -7EDC1234[\s\S]*?Key Compromise/);
+    const parsed = parseCrl(pem);
+    assert.deepEqual(parsed.entries.map((e) => e.serial), ['-7EDC1234', '0080', '-80', '-7EDC']);
+    assert.equal(parsed.crlNumber, 9n);
+    await assert.rejects(buildCrl({
+      issuerCert: ca.cert, signingKey: ca.keys.privateKey, crlNumber: 10n, thisUpdate: now, nextUpdate: crlNextUpdate(now, 1),
+      entries: [{ serial: '-80', revokedAt: now, reason: null }, { serial: '-0080', revokedAt: now, reason: null }],
+    }), /listed twice/);
+  });
+}
+
 test('an empty CRL still verifies, and parseCrl refuses garbage', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cg-crl-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

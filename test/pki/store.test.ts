@@ -1,12 +1,14 @@
 // CaStore against a real SQLite file: records, normalized serial lookup, filters, revocation, CRL numbers, audit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { CaStore } from '../../src/pki/store.ts';
 import type { CertRecord } from '../../src/pki/store.ts';
 import { normalizeSerial, randomSerial } from '../../src/pki/serial.ts';
+import { runProcess } from '../helpers/cli.ts';
 
 const DAY = 86_400_000;
 
@@ -29,6 +31,9 @@ test('normalizeSerial canonicalizes case, colons and leading zeros', () => {
   const rows: [string, string | undefined][] = [
     ['4f1a', '4F1A'], ['4F:1A', '4F1A'], ['004F1A', '4F1A'], ['0x4f1a', '4F1A'], ['f1a', '0F1A'],
     ['80', '0080'], ['00:80', '0080'], ['0080', '0080'], ['0', '00'], ['xyz', undefined], ['', undefined],
+    // negative serials keep their sign, spelled as openssl prints them; -0x80 is not 0x80
+    ['-7edc1234', '-7EDC1234'], ['-7E:DC:12:34', '-7EDC1234'], ['-0x7EDC1234', '-7EDC1234'], ['-80', '-80'], ['-0080', '-80'],
+    ['-1', '-01'], ['-0100', '-0100'], ['-0', '00'], ['--1', undefined], ['-', undefined],
   ];
   for (const [input, expected] of rows) assert.equal(normalizeSerial(input), expected, input);
 });
@@ -116,4 +121,43 @@ test('transaction rolls back on throw; CRL number increments; meta and audit', (
 
 test('open on a missing directory is CG_PKI_NO_CA', () => {
   assert.throws(() => CaStore.open(join(tmpdir(), 'cg-does-not-exist-' + randomSerial())), { code: 'CG_PKI_NO_CA' });
+});
+
+test('a schema-1 store that recorded a negative serial as positive is repaired on open, and a CRL is owed', async (t) => {
+  const dir = tempDir(t);
+  const r = await runProcess('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', join(dir, 'neg.key'), '-out', join(dir, 'neg.crt'), '-subj', '/CN=neg', '-days', '1', '-set_serial', '-0x7EDC1234'], { timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const pem = readFileSync(join(dir, 'neg.crt'), 'utf8');
+  const store = CaStore.open(dir);
+  // what older certgate wrote for it: the two's-complement octets 81 23 ED CC read as a positive number
+  store.insertCert(rec({ serial: '008123EDCC', name: '', profile: 'external', pem, status: 'revoked', revokedAt: new Date().toISOString(), revocationReason: 'keyCompromise' }));
+  store.insertCert(rec({ name: 'bob' }));
+  store.setMeta('crlNumber', '4');
+  store.setMeta('crl.publishedNumber', '4');
+  store.close();
+  const raw = new DatabaseSync(join(dir, 'certgate.db'));
+  raw.exec('PRAGMA user_version = 1');
+  raw.close();
+
+  const repaired = CaStore.open(dir);
+  try {
+    assert.equal(repaired.getBySerial('008123EDCC'), undefined);
+    const fixed = repaired.getBySerial('-7EDC1234');
+    assert.equal(fixed?.status, 'revoked');
+    assert.equal(fixed?.revocationReason, 'keyCompromise');
+    assert.equal(repaired.findByName('bob').length, 1, 'other records untouched');
+    // a CRL number taken and none published: the CRL listing the wrong serial is owed and gets republished
+    assert.deepEqual([repaired.getMeta('crlNumber'), repaired.getMeta('crl.publishedNumber')], ['5', '4']);
+    assert.deepEqual(repaired.auditLog().filter((e) => e.operation === 'store.repair-serial').map((e) => e.detail), [{ from: '008123EDCC', to: '-7EDC1234' }]);
+  } finally {
+    repaired.close();
+  }
+  const again = CaStore.open(dir);
+  try {
+    assert.equal(again.getMeta('crlNumber'), '5', 'the repair runs once');
+    assert.equal(again.auditLog().filter((e) => e.operation === 'store.repair-serial').length, 1);
+  } finally {
+    again.close();
+  }
 });

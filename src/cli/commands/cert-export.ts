@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
+import { serialOperandCommand } from '../pki-options.ts';
 import { resolveCaDir } from '../../pki/ca-dir.ts';
 import { exportCertificate } from '../../pki/distribution.ts';
 import { PLATFORMS, parsePlatform } from '../../pki/platforms.ts';
@@ -17,10 +18,9 @@ interface ExportOptions {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  group(program, 'cert')
-    .command('export')
+  serialOperandCommand(group(program, 'cert'), 'export')
     .description('write a password-protected PKCS#12 (.p12) with the key, the certificate and the CA chain')
-    .argument('<serial|name>', 'serial number (hex) or NAME of the certificate')
+    .argument('<serial|name>', 'serial number (hex, "-" first if negative) or NAME of the certificate')
     .option('--dir <dir>', 'CA directory (default: $CERTGATE_PKI, else ./pki)')
     .requiredOption('--p12 <file>', 'the .p12 file to write (mode 0600; never overwritten)')
     .option('--password-file <file>', 'file whose first line is the .p12 password (default: generate one and show it once)')

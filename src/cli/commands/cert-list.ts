@@ -6,6 +6,7 @@ import { resolveCaDir } from '../../pki/ca-dir.ts';
 import { loadCa } from '../../pki/ca.ts';
 import { CaStore } from '../../pki/store.ts';
 import { formatListTable, listCertificates, parseListFilter, toListEntry } from '../../pki/list.ts';
+import { warnIfCrlOwed } from '../owed-crl.ts';
 
 interface ListOptions {
   dir?: string;
@@ -44,6 +45,7 @@ Exit codes:
       const ca = loadCa(resolveCaDir(opts.dir, ctx.env, ctx.cwd));
       const store = CaStore.open(ca.dir);
       try {
+        warnIfCrlOwed(store, ca.dir, ctx);
         const rows = listCertificates(store, filter);
         ctx.out(opts.json ? JSON.stringify(rows.map((r) => toListEntry(r, now)), null, 2) : formatListTable(rows, now));
       } finally {

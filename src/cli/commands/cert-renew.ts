@@ -4,7 +4,7 @@ import { CaStore } from '../../pki/store.ts';
 import { renewCertificate } from '../../pki/issue.ts';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
-import { addDirOption, caDir, parseDays, EXIT_CODES_HELP } from '../pki-options.ts';
+import { addDirOption, caDir, parseDays, serialOperandCommand, EXIT_CODES_HELP } from '../pki-options.ts';
 import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
 
 interface Options {
@@ -25,8 +25,7 @@ it expires; revoke it with --reason superseded when it must stop working now. A 
 ${EXIT_CODES_HELP}`;
 
 export function register(program: Command, ctx: CliContext): void {
-  const cmd = group(program, 'cert')
-    .command('renew')
+  const cmd = serialOperandCommand(group(program, 'cert'), 'renew')
     .argument('<SERIAL|NAME>', 'the certificate to renew')
     .description('reissue a certificate for the same key with a new serial and validity')
     .option('--days <n>', 'validity in days (default: the old certificate\'s)', parseDays);

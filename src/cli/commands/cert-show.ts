@@ -13,6 +13,8 @@ import type { CertDescription } from '../../pki/cert-info.ts';
 import { resolveCert } from '../../pki/list.ts';
 import { CaStore } from '../../pki/store.ts';
 import type { CertRecord } from '../../pki/store.ts';
+import { serialOperandCommand } from '../pki-options.ts';
+import { warnIfCrlOwed } from '../owed-crl.ts';
 
 interface ShowOptions {
   dir?: string;
@@ -36,10 +38,11 @@ function recordForFile(store: CaStore, ca: LoadedCa, desc: CertDescription): Cer
   return rec.profile === 'external' && rec.fingerprint === '' && desc.issuer === ca.cert.subject ? rec : null;
 }
 
-function withStore<T>(dir: string, fn: (store: CaStore, ca: LoadedCa) => T): T {
+function withStore<T>(dir: string, ctx: CliContext, fn: (store: CaStore, ca: LoadedCa) => T): T {
   const ca = loadCa(dir);
   const store = CaStore.open(ca.dir);
   try {
+    warnIfCrlOwed(store, ca.dir, ctx);
     return fn(store, ca);
   } finally {
     store.close();
@@ -47,10 +50,9 @@ function withStore<T>(dir: string, fn: (store: CaStore, ca: LoadedCa) => T): T {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  group(program, 'cert')
-    .command('show')
+  serialOperandCommand(group(program, 'cert'), 'show')
     .description('show one certificate: subject, SANs, usages, validity, fingerprint and its status in this CA')
-    .argument('<serial|name|file>', 'serial number (hex), NAME, or a PEM/DER certificate file')
+    .argument('<serial|name|file>', 'serial number (hex, "-" first if negative), NAME, or a PEM/DER certificate file')
     .option('--dir <dir>', 'CA directory (default: $CERTGATE_PKI, else ./pki); with a FILE, only when given')
     .option('--json', 'print JSON (stable shape, see docs/pki.md)')
     .addHelpText(
@@ -84,14 +86,14 @@ Exit codes:
         const caGiven = opts.dir !== undefined || (ctx.env[CA_DIR_ENV] ?? '').trim() !== '';
         if (caGiven) {
           consulted = true;
-          rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), (store, ca) => recordForFile(store, ca, desc!));
+          rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), ctx, (store, ca) => recordForFile(store, ca, desc!));
         }
       } else {
         if (/[\\/]|\.(pem|crt|cer|der)$/i.test(ref) && !existsSync(path)) {
           throw new UserError('CG_FILE_NOT_FOUND', `${ref} does not exist`, { hint: 'pass a certificate file, a serial number or a NAME' });
         }
         consulted = true;
-        rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), (store) => resolveCert(store, ref, now));
+        rec = withStore(resolveCaDir(opts.dir, ctx.env, ctx.cwd), ctx, (store) => resolveCert(store, ref, now));
         desc = rec.pem ? describeCertificate(rec.pem) : null;
       }
       const json = toShowJson(desc, rec, consulted, now);

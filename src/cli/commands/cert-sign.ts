@@ -3,7 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../core/fs-atomic.ts';
+import { assertNewFilePath, writeFileAtomic } from '../../core/fs-atomic.ts';
 import { CaStore } from '../../pki/store.ts';
 import { signCsr } from '../../pki/csr.ts';
 import type { CliContext } from '../context.ts';
@@ -52,9 +52,8 @@ async function run(csrArg: string, opts: Options, ctx: CliContext): Promise<void
   const csrPath = resolve(ctx.cwd, csrArg);
   if (!existsSync(csrPath)) throw new UserError('CG_FILE_NOT_FOUND', `CSR ${csrArg} does not exist`);
   const out = opts.out === undefined || opts.out === '-' ? opts.out : resolve(ctx.cwd, opts.out);
-  if (out && out !== '-' && existsSync(out)) {
-    throw new UserError('CG_FILE_EXISTS', `--out ${opts.out} already exists; certgate does not overwrite it`);
-  }
+  // before anything is signed or recorded: a refused --out must leave the store as it was
+  if (out && out !== '-') assertNewFilePath(out, `--out ${opts.out}`);
   const data = readFileSync(csrPath);
   const dir = caDir(opts, ctx);
   const ca = await unlockCaForSigning(dir, opts, ctx);

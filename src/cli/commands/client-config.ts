@@ -8,6 +8,7 @@ import { CaStore } from '../../pki/store.ts';
 import { displayStatus } from '../../pki/list.ts';
 import { PLATFORMS, parsePlatform } from '../../pki/platforms.ts';
 import type { Platform } from '../../pki/platforms.ts';
+import { warnIfCrlOwed } from '../owed-crl.ts';
 import { BROWSER_PLATFORMS, URL_PLACEHOLDER, browserSnippet, clientMaterial, curlSnippet, gitSnippet, resolveForClient } from '../../pki/client-snippets.ts';
 
 interface ClientConfigOptions {
@@ -54,6 +55,7 @@ Exit codes:
       loadCa(dir); // CG_PKI_NO_CA with a helpful message before the store is created
       const store = CaStore.open(dir);
       try {
+        warnIfCrlOwed(store, dir, ctx);
         const rec = resolveForClient(store, ref);
         const status = displayStatus(rec, new Date());
         if (status !== 'valid') ctx.err(`certgate: warning: ${rec.serial} (${rec.name}) is ${status}; the server will refuse it`);

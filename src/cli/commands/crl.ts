@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
-import { writeFileAtomic } from '../../core/fs-atomic.ts';
+import { assertReplaceableFilePath, writeFileAtomic } from '../../core/fs-atomic.ts';
 import { addDirOption, caDir, parseDays } from '../pki-options.ts';
 import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
 import { publishCrl } from '../../pki/crl-publish.ts';
@@ -41,7 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
   addDirOption(cmd);
   addPassphraseOptions(cmd);
   cmd.addHelpText('after', HELP).action(async (opts: CrlOptions) => {
-    const ca = await unlockCaForSigning(caDir(opts, ctx), opts, ctx);
+    // checked before a CRL number is taken: a bad --out fails with nothing changed
+    const out = opts.out === undefined ? undefined : resolve(ctx.cwd, opts.out);
+    if (out) assertReplaceableFilePath(out, `--out ${opts.out}`);
+    // no separate publish of an owed CRL: the one written now covers it
+    const ca = await unlockCaForSigning(caDir(opts, ctx), opts, ctx, { publishOwed: false });
     const store = CaStore.open(ca.dir);
     try {
       const r = await publishCrl(ca, store, { days: opts.days });
@@ -49,8 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
       ctx.out(`crl number ${r.crlNumber}: ${r.entries} revoked, valid until ${r.nextUpdate.toISOString()}`);
       ctx.out(`  crl:        ${r.crlPath}`);
       ctx.out(`  crl bundle: ${r.bundlePath}`);
-      if (opts.out) {
-        const out = resolve(ctx.cwd, opts.out);
+      if (out) {
         // copy what is now published: a concurrent newer CRL wins both places
         writeFileAtomic(out, readFileSync(r.crlPath), { mode: 0o644 });
         ctx.out(`  copied to:  ${out}`);

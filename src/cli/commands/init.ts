@@ -6,7 +6,7 @@ import type { CliContext } from '../context.ts';
 import { addPassphraseOptions, readCaPassphrase } from '../secrets.ts';
 import { collect } from '../pki-options.ts';
 import { createWorkspace, defaultCaName, assertFreshWorkspace } from '../workspace.ts';
-import { writeP12 } from '../../pki/distribution.ts';
+import { readPasswordFile, writeP12 } from '../../pki/distribution.ts';
 
 interface InitOptions {
   dir: string;
@@ -58,7 +58,10 @@ export function register(program: Command, ctx: CliContext): void {
   addPassphraseOptions(cmd, { allowNone: true });
   cmd.addHelpText('after', HELP).action(async (opts: InitOptions) => {
     const dir = resolve(ctx.cwd, opts.dir);
-    assertFreshWorkspace(dir); // before asking for a passphrase
+    const p12Out = opts.p12 ? resolve(dir, `${opts.client}.p12`) : undefined;
+    // before asking for a passphrase, and before anything is created: every file init writes must be free
+    assertFreshWorkspace(dir, p12Out ? [p12Out] : []);
+    if (p12Out && opts.passwordFile !== undefined) readPasswordFile(resolve(ctx.cwd, opts.passwordFile));
     const passphrase = await readCaPassphrase(opts, ctx, { confirm: true, allowNone: true });
     const hosts = opts.host ?? ['localhost', '127.0.0.1'];
     const ws = await createWorkspace({
@@ -73,8 +76,8 @@ export function register(program: Command, ctx: CliContext): void {
     if (passphrase === null) ctx.err(`certgate: warning: ${ws.pkiDir}/ca.key is NOT encrypted: anyone who can read it can issue certificates`);
     const show = (p: string) => relative(ctx.cwd, p) || '.';
     ctx.out(`created CA in ${show(ws.pkiDir)}, gateway certificate ${show(ws.server.certPath)}, client certificate "${opts.client}"`);
-    if (opts.p12) {
-      const out = resolve(dir, `${opts.client}.p12`);
+    if (p12Out) {
+      const out = p12Out;
       await writeP12({
         ca: { chainPems: ws.chainPems }, certPem: ws.client.certPem, keyPem: readFileSync(ws.client.keyPath!, 'utf8'),
         name: opts.client, out, passwordFile: opts.passwordFile === undefined ? undefined : resolve(ctx.cwd, opts.passwordFile),
