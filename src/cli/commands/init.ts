@@ -3,7 +3,7 @@ import { resolve, relative } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { addPassphraseOptions, readCaPassphrase } from '../secrets.ts';
+import { addPassphraseOptions, readCaPassphrase, readPassword } from '../secrets.ts';
 import { collect } from '../pki-options.ts';
 import { createWorkspace, defaultCaName, assertFreshWorkspace } from '../workspace.ts';
 import { writeP12 } from '../../pki/distribution.ts';
@@ -60,6 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
     const dir = resolve(ctx.cwd, opts.dir);
     assertFreshWorkspace(dir); // before asking for a passphrase
     const passphrase = await readCaPassphrase(opts, ctx, { confirm: true, allowNone: true });
+    const password = opts.p12 ? await readPassword(opts, ctx) : undefined; // read once, before anything is created
     const hosts = opts.host ?? ['localhost', '127.0.0.1'];
     const ws = await createWorkspace({
       dir,
@@ -77,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
       const out = resolve(dir, `${opts.client}.p12`);
       await writeP12({
         ca: { chainPems: ws.chainPems }, certPem: ws.client.certPem, keyPem: readFileSync(ws.client.keyPath!, 'utf8'),
-        name: opts.client, out, passwordFile: opts.passwordFile === undefined ? undefined : resolve(ctx.cwd, opts.passwordFile),
+        name: opts.client, out, password,
       }, ctx);
     }
     const cfg = show(ws.configPath);
