@@ -5,6 +5,7 @@ import { certgateVersion } from './version.ts';
 import * as caCreate from './commands/ca-create.ts';
 import * as caImport from './commands/ca-import.ts';
 import * as caRekey from './commands/ca-rekey.ts';
+import * as caStatus from './commands/ca-status.ts';
 import * as certIssue from './commands/cert-issue.ts';
 import * as certSign from './commands/cert-sign.ts';
 import * as certRevoke from './commands/cert-revoke.ts';
@@ -20,7 +21,7 @@ import * as serve from './commands/serve.ts';
 import * as check from './commands/check.ts';
 import * as explain from './commands/explain.ts';
 
-const COMMANDS = [init, demo, caCreate, caImport, caRekey, certIssue, certSign, certRevoke, certRenew, certList, certShow,
+const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, certIssue, certSign, certRevoke, certRenew, certList, certShow,
   certExport, crl, clientConfig, serve, check, explain];
 
 export function buildProgram(ctx: CliContext): Command {

@@ -1,9 +1,12 @@
 // Passphrases and passwords from a file, a named environment variable or an echo-less terminal prompt; never from argv.
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { PkiError, UserError } from '../core/errors.ts';
 import { loadCa, unlockCa, caKeyEncrypted, assertCaCurrent } from '../pki/ca.ts';
+import { assertUsablePassword } from '../pki/pkcs12.ts';
 import type { UnlockedCa } from '../pki/ca.ts';
 import type { CliContext } from './context.ts';
 import { publishOwedAfterUnlock } from './owed-crl.ts';
@@ -28,17 +31,101 @@ export function addPassphraseOptions(cmd: Command, o: { allowNone?: boolean; pre
   return cmd;
 }
 
-/** Reads the first line of a secret file, as `openssl -passin file:` does. */
-export function readSecretFile(path: string, flag: string, cwd: string): string {
-  let text: string;
+/** A secret's first line longer than this is not a secret but the wrong file (or a stream without line ends). */
+const MAX_SECRET_BYTES = 64 * 1024;
+
+/** Paths that mean "this process's stdin": read through ctx.stdin, which may be a socket no path can reopen. */
+const STDIN_PATH = /^\/(?:dev\/stdin|dev\/fd\/0|proc\/self\/fd\/0)$/;
+const FD_PATH = /^\/(?:dev\/fd|proc\/self\/fd)\/(\d+)$/;
+
+/**
+ * Reads the first line of `stream` (without its LF or CRLF), stopping at the first line end or at EOF, so a writer
+ * that keeps its end open (`<(cat)`, a FIFO fed by a long-lived process) still gives up its first line.
+ */
+function readFirstLine(stream: Readable, flag: string, path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rest: Buffer | undefined;
+    const finish = (err: Error | null) => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', onError);
+      stream.pause();
+      // what followed the line stays in the stream (stdin is not ours to drain)
+      if (rest && rest.length > 0) stream.unshift(rest);
+      if (err) return reject(err);
+      const line = Buffer.concat(chunks).toString('utf8');
+      resolvePromise(line.endsWith('\r') ? line.slice(0, -1) : line);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      const nl = buf.indexOf(0x0a);
+      chunks.push(nl === -1 ? buf : buf.subarray(0, nl));
+      size += nl === -1 ? buf.length : nl;
+      if (nl !== -1) {
+        rest = buf.subarray(nl + 1);
+        return finish(null);
+      }
+      if (size > MAX_SECRET_BYTES) {
+        finish(new UserError('CG_SECRET_SOURCE', `${flag} ${path} has no line end in its first ${MAX_SECRET_BYTES / 1024} KiB`, {
+          hint: 'put the secret on the first line',
+        }));
+      }
+    };
+    const onEnd = () => finish(null);
+    const onError = (err: NodeJS.ErrnoException) => {
+      finish(new UserError('CG_SECRET_SOURCE', `cannot read ${flag} ${path}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    if (stream.readableEnded) return resolvePromise(''); // drained by an earlier read: nothing more will come
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    stream.resume();
+  });
+}
+
+/**
+ * The first line of a secret file (possibly empty), as `openssl -passin file:` reads it. Besides regular files this
+ * reads, exactly once, what can only be read once: `/dev/stdin` (a pipe, or the socket a parent process spawned us
+ * with, which no path can reopen), a process substitution `<(...)` and a FIFO (mkfifo). Callers must therefore read
+ * each secret flag once and pass the value on, never the path.
+ */
+export async function readSecretLine(path: string, flag: string, ctx: Pick<CliContext, 'cwd' | 'stdin'>): Promise<string> {
+  const full = resolve(ctx.cwd, path);
+  if (STDIN_PATH.test(full)) return readFirstLine(ctx.stdin, flag, path);
+  let stats: Stats;
   try {
-    text = readFileSync(resolve(cwd, path), 'utf8');
+    stats = statSync(full);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError('CG_FILE_NOT_FOUND', `${flag} ${path} does not exist`, { cause: err });
     throw new UserError('CG_SECRET_SOURCE', `cannot read ${flag} ${path}: ${code ?? (err as Error).message}`, { cause: err });
   }
-  const secret = text.split(/\r?\n/, 1)[0] ?? '';
+  if (stats.isDirectory()) throw new UserError('CG_SECRET_SOURCE', `${flag} ${path} is a directory`, { hint: 'name the file that holds the secret' });
+  if (stats.isFile()) {
+    let text: string;
+    try {
+      text = readFileSync(full, 'utf8');
+    } catch (err) {
+      throw new UserError('CG_SECRET_SOURCE', `cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    return text.split(/\r?\n/, 1)[0] ?? '';
+  }
+  // A pipe, FIFO or character device: opening a FIFO waits for its writer. A socket handed down as /dev/fd/N cannot be
+  // opened by path (ENXIO), so that one is read through its descriptor.
+  const fd = FD_PATH.exec(full);
+  const stream = stats.isSocket() && fd ? createReadStream('', { fd: Number(fd[1]), autoClose: false }) : createReadStream(full);
+  try {
+    return await readFirstLine(stream, flag, path);
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** A passphrase from a file: its first line, which must not be empty (CG_SECRET_SOURCE). */
+export async function readSecretFile(path: string, flag: string, ctx: Pick<CliContext, 'cwd' | 'stdin'>): Promise<string> {
+  const secret = await readSecretLine(path, flag, ctx);
   if (secret === '') throw new UserError('CG_SECRET_SOURCE', `${flag} ${path} is empty`, { hint: 'put the secret on its first line' });
   return secret;
 }
@@ -106,7 +193,7 @@ export async function readCaPassphrase(opts: Record<string, unknown>, ctx: CliCo
   if (given > 1) {
     throw new UserError('CG_USAGE', `use only one of --${p}passphrase-file, --${p}passphrase-env${o.allowNone ? ', --no-passphrase' : ''}`);
   }
-  if (file !== undefined) return readSecretFile(file, `--${p}passphrase-file`, ctx.cwd);
+  if (file !== undefined) return readSecretFile(file, `--${p}passphrase-file`, ctx);
   if (envName !== undefined) return readSecretEnv(envName, `--${p}passphrase-env`, ctx.env);
   if (none) return null;
   const label = o.label ?? 'CA key passphrase';
@@ -125,9 +212,20 @@ export async function readCaPassphrase(opts: Record<string, unknown>, ctx: CliCo
   return first;
 }
 
-/** A PKCS#12 password from --password-file, or undefined (then writeP12 generates one and shows it once). */
-export function readPassword(opts: { passwordFile?: string }, ctx: CliContext): string | undefined {
-  return opts.passwordFile === undefined ? undefined : readSecretFile(opts.passwordFile, '--password-file', ctx.cwd);
+/**
+ * The PKCS#12 password from --password-file, read once (it may be a pipe), or undefined: then writeP12 generates one
+ * and shows it once. An empty or unusable password is CG_PKI_BAD_PASSWORD.
+ */
+export async function readPassword(opts: { passwordFile?: string }, ctx: Pick<CliContext, 'cwd' | 'stdin'>): Promise<string | undefined> {
+  if (opts.passwordFile === undefined) return undefined;
+  const password = await readSecretLine(opts.passwordFile, '--password-file', ctx);
+  if (password === '') {
+    throw new PkiError('CG_PKI_BAD_PASSWORD', `--password-file ${opts.passwordFile} is empty`, {
+      hint: 'put the password on its first line, or leave out --password-file to have certgate generate one',
+    });
+  }
+  assertUsablePassword(password);
+  return password;
 }
 
 export interface UnlockOptions {

@@ -97,6 +97,11 @@ export async function createWorkspace(o: WorkspaceOptions): Promise<Workspace> {
 export function renderConfig(dir: string, pkiDir: string, server: IssueResult, o: Pick<WorkspaceOptions, 'listen' | 'upstream' | 'client'>): string {
   const rel = (p: string) => relative(dir, p);
   const paths = caPaths(pkiDir);
+  // the clientAuth comments start in one column, whatever the paths' lengths
+  const commented = (pairs: [string, string][]) => {
+    const width = Math.max(...pairs.map(([kv]) => kv.length)) + 2;
+    return pairs.map(([kv, comment]) => `      ${kv.padEnd(width)}# ${comment}`).join('\n');
+  };
   return `# certgate.yaml written by \`certgate init\`. Check it with \`certgate check -c ${CONFIG_FILE}\`.
 # Every key is described in docs/config.md; paths are relative to this file.
 servers:
@@ -105,9 +110,11 @@ servers:
       cert: ${rel(server.certPath)}
       key: ${rel(server.keyPath!)}
     clientAuth:
-      ca: ${rel(paths.chain)}     # client certificates must chain to this CA
-      crl: ${rel(paths.crlBundle)}  # rewritten by \`certgate cert revoke\`; re-read on change
-      mode: verify             # no certificate => a 403 page that says why
+${commented([
+  [`ca: ${rel(paths.chain)}`, 'client certificates must chain to this CA'],
+  [`crl: ${rel(paths.crlBundle)}`, 'covers every CA in the chain; rewritten by `certgate cert revoke`, re-read on change'],
+  ['mode: verify', 'no certificate => a 403 page that says why (require: refuse the handshake)'],
+])}
     routes:
       - path: /
         upstream: ${o.upstream}

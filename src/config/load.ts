@@ -1,6 +1,7 @@
 // Loads certgate.yaml: YAML (with positions) -> schema -> cross-field checks -> normalized GatewayConfig.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { Config } from './schema.ts';
 import type { GatewayConfig } from './schema.ts';
@@ -12,6 +13,14 @@ import { normalizeConfig } from './normalize.ts';
 import { ConfigProblemsError } from './problems.ts';
 import type { ConfigProblem } from './problems.ts';
 import { UserError } from '../core/errors.ts';
+
+/**
+ * Where examples/minimal.yaml is on this machine: in the checkout, or in the installed package (package.json "files"
+ * ships examples/), so the hints below name a file that exists wherever certgate runs from.
+ */
+export function minimalExamplePath(): string {
+  return fileURLToPath(new URL('../../examples/minimal.yaml', import.meta.url));
+}
 
 /** yaml's messages, reworded where they talk about the library instead of the file. */
 function yamlMessage(code: string, message: string): string {
@@ -49,7 +58,7 @@ function parseYaml(text: string, file: string): { src: SourceMap; data: unknown 
     throw new ConfigProblemsError([{
       code: 'CG_CONFIG_INVALID',
       message: 'the config is empty',
-      hint: 'it needs at least servers: [{listen: ..., routes: [...]}]; see examples/minimal.yaml',
+      hint: `it needs at least servers: [{listen: ..., routes: [...]}]; see ${minimalExamplePath()}`,
       position: { file, line: 1, column: 1 },
     }]);
   }
@@ -87,7 +96,9 @@ export function loadConfigFile(path: string, displayName: string = path): Gatewa
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new UserError('CG_FILE_NOT_FOUND', `config file ${displayName} not found`, { hint: 'pass -c FILE, set CERTGATE_CONFIG, or start from examples/minimal.yaml' });
+      throw new UserError('CG_FILE_NOT_FOUND', `config file ${displayName} not found`, {
+        hint: `pass -c FILE, set CERTGATE_CONFIG, write one with \`certgate init\`, or start from ${minimalExamplePath()}`,
+      });
     }
     throw new UserError('CG_FILE_UNREADABLE', `cannot read config file ${displayName}: ${(err as Error).message}`, { cause: err });
   }

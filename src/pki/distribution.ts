@@ -1,5 +1,5 @@
-// Getting a certificate onto a device: write the .p12 (password from a file or generated and shown once) and say how to import it.
-import { existsSync, readFileSync } from 'node:fs';
+// Getting a certificate onto a device: write the .p12 (password given, or generated and shown once) and say how to import it.
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PkiError, UserError } from '../core/errors.ts';
@@ -31,8 +31,8 @@ export interface WriteP12Options {
   name: string;
   /** Where to write the .p12 (relative paths resolve against the current directory). */
   out: string;
-  /** File whose first line is the password. Absent: a strong password is generated and printed once. */
-  passwordFile?: string;
+  /** The password (the CLI reads --password-file once). Absent: a strong password is generated and printed once. */
+  password?: string;
   /** Force the legacy encoding (3DES + SHA-1 MAC). */
   legacy?: boolean;
   /** Pick the encoding this platform imports and print its import steps. */
@@ -52,36 +52,14 @@ export function generateP12Password(): string {
   return groups.join('-');
 }
 
-/** Reads a password file the way `openssl -passin file:` does: the first line, without its line ending. */
-export function readPasswordFile(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? 'CG_FILE_NOT_FOUND' : 'CG_SECRET_SOURCE', `cannot read --password-file ${path}`, {
-      cause: err,
-      hint: code === 'ENOENT' ? 'check the path' : 'check its permissions',
-    });
-  }
-  const password = text.split(/\r?\n/, 1)[0] ?? '';
-  if (password === '') {
-    throw new PkiError('CG_PKI_BAD_PASSWORD', `--password-file ${path} is empty`, {
-      hint: 'put the password on its first line, or leave out --password-file to have certgate generate one',
-    });
-  }
-  assertUsablePassword(password);
-  return password;
-}
-
 /**
  * Checks, before anything is issued or built, that `out` can be written and the password file is usable, so
  * `cert issue --p12` fails before it signs anything.
  */
-export function checkP12Options(opts: { out: string; passwordFile?: string }): void {
+export function checkP12Options(opts: { out: string; password?: string }): void {
   // lstat, not existsSync: a dangling symlink at OUT would only fail at the final link(), after the certificate exists
   assertNewFilePath(resolve(opts.out), `--p12 ${opts.out}`);
-  if (opts.passwordFile !== undefined) readPasswordFile(opts.passwordFile);
+  if (opts.password !== undefined) assertUsablePassword(opts.password);
 }
 
 function encodingLabel(legacy: boolean): string {
@@ -97,8 +75,8 @@ export function numberSteps(steps: string[]): string[] {
 /** Builds and writes the .p12 (mode 0600, atomically, never over an existing file), then tells the user what to do. */
 export async function writeP12(opts: WriteP12Options, term: TerminalOutput): Promise<void> {
   checkP12Options(opts);
-  const generated = opts.passwordFile === undefined;
-  const password = generated ? generateP12Password() : readPasswordFile(opts.passwordFile as string);
+  const generated = opts.password === undefined;
+  const password = opts.password ?? generateP12Password();
   const legacy = chooseLegacy(opts.legacy ?? false, opts.platform);
   const p12 = await buildPkcs12({
     keyPem: opts.keyPem,
@@ -136,7 +114,8 @@ export interface ExportRequest {
   /** SERIAL or NAME of the certificate. */
   ref: string;
   out: string;
-  passwordFile?: string;
+  /** Absent: generated and printed once. */
+  password?: string;
   legacy?: boolean;
   platform?: Platform;
   now?: Date;
@@ -170,7 +149,7 @@ export async function exportCertificate(req: ExportRequest, term: TerminalOutput
     }
     const keyPem = readKeyFile(keyFile, null).export({ type: 'pkcs8', format: 'pem' }) as string;
     const legacy = chooseLegacy(req.legacy ?? false, req.platform);
-    await writeP12({ ca, certPem: rec.pem, keyPem, name: rec.name, out: req.out, passwordFile: req.passwordFile, legacy, platform: req.platform }, term);
+    await writeP12({ ca, certPem: rec.pem, keyPem, name: rec.name, out: req.out, password: req.password, legacy, platform: req.platform }, term);
     store.audit('cert.export', { serial: rec.serial, name: rec.name, out: resolve(req.out), encoding: legacy ? 'legacy' : 'modern', platform: req.platform ?? null });
   } finally {
     store.close();

@@ -23,6 +23,14 @@ test('init lays out CA, certificates, .p12 and a config that check accepts', asy
   assert.match(r.stderr, /password for .*alice\.p12 \(shown once/);
   const ws = join(cwd, 'ws');
   assert.equal(statSync(join(ws, 'alice.p12')).mode & 0o777, 0o600);
+  // the first .p12 is the legacy encoding every platform imports (macOS, iOS, Android and Windows refuse the modern one)
+  const password = /password for .*alice\.p12 \(shown once[^)]*\): (\S+)/.exec(r.stderr)?.[1];
+  assert.ok(password, r.stderr);
+  const p12 = await runProcess('openssl', ['pkcs12', '-in', join(ws, 'alice.p12'), '-info', '-noout', '-passin', `pass:${password}`]);
+  assert.equal(p12.code, 0, p12.stderr);
+  assert.match(p12.stdout + p12.stderr, /MAC: sha1/);
+  assert.match(p12.stdout + p12.stderr, /pbeWithSHA1And3-KeyTripleDES-CBC/);
+  assert.doesNotMatch(p12.stdout + p12.stderr, /AES|PBES2/);
   const yaml = readFileSync(join(ws, 'certgate.yaml'), 'utf8');
   assert.match(yaml, /upstream: http:\/\/127\.0\.0\.1:3999/);
   const check = await runCli(['check', '-c', join(ws, 'certgate.yaml')], { cwd });

@@ -1,6 +1,7 @@
 // The package npm users install: `npm pack` builds JavaScript into dist/ (Node does not strip types inside
 // node_modules), and the packed tarball, installed by `npm ci` in an empty consumer, runs `certgate --version` and
-// `certgate ca create` with no TypeScript.
+// `certgate ca create` with no TypeScript, ships the example its missing-config hint names, and refuses an old Node
+// in one line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProcess } from '../helpers/cli.ts';
+import { findOldNode } from '../helpers/old-node.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // npm and npx must run certgate under this Node (24), not an older system one
@@ -84,6 +86,7 @@ test('npm pack carries compiled JavaScript that installs and runs', { timeout: 2
   assert.ok(files.includes('bin/certgate.js'));
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no TypeScript sources or tests are packed');
   assert.ok(!files.some((f) => f.endsWith('.ts')), 'no .ts file is packed');
+  for (const f of ['examples/minimal.yaml', 'examples/certgate.yaml', 'schema/certgate.schema.json']) assert.ok(files.includes(f), `${f} is packed`);
   const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'));
   assert.ok(tgz);
 
@@ -113,4 +116,20 @@ test('npm pack carries compiled JavaScript that installs and runs', { timeout: 2
   assert.equal(ca.code, 0, ca.stderr);
   const subject = await runProcess('openssl', ['x509', '-in', join(app, 'pki', 'ca.crt'), '-noout', '-subject']);
   assert.match(subject.stdout, /CN ?= ?Packed CA/);
+
+  // no config: the hint names `certgate init` and an example file that exists in the installed package
+  const check = await runProcess('npx', ['--no-install', 'certgate', 'check'], { cwd: app, env });
+  assert.equal(check.code, 1, check.stderr);
+  assert.match(check.stderr, /certgate init/);
+  const example = / start from (\S+minimal\.yaml)\)/.exec(check.stderr)?.[1];
+  assert.ok(example, check.stderr);
+  assert.equal(example, join(app, 'node_modules', 'certgate', 'examples', 'minimal.yaml'));
+  assert.equal(readFileSync(example, 'utf8'), readFileSync(join(ROOT, 'examples', 'minimal.yaml'), 'utf8'));
+
+  // the installed launcher under an old Node (what `npm install -g` on Node 20 leaves behind): one line, exit 1
+  const old = await findOldNode();
+  const refused = await runProcess(old.path, [join(app, 'node_modules', 'certgate', 'bin', 'certgate.js'), '--version'], { cwd: app });
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.match(refused.stderr, /^certgate: needs Node\.js \d+\.\d+ or newer, found v/);
 });

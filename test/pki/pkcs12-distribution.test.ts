@@ -1,10 +1,10 @@
-// writeP12: password from a file or generated and shown once, mode 0600, no overwrite, --for picks the encoding and prints steps.
+// writeP12: password given or generated and shown once, mode 0600, no overwrite, --for picks the encoding and prints steps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeP12, generateP12Password, readPasswordFile, numberSteps } from '../../src/pki/distribution.ts';
+import { writeP12, generateP12Password, numberSteps } from '../../src/pki/distribution.ts';
 import type { WriteP12Options } from '../../src/pki/distribution.ts';
 import { runProcess } from '../helpers/cli.ts';
 import { makeHierarchy } from './pkcs12-fixtures.ts';
@@ -15,8 +15,6 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'certgate-p12dist-'));
   await makeHierarchy(dir, ['bob']);
   writeFileSync(join(dir, 'pw.txt'), 'file password\nsecond line ignored\n', { mode: 0o600 });
-  writeFileSync(join(dir, 'crlf.txt'), 'crlf password\r\n', { mode: 0o600 });
-  writeFileSync(join(dir, 'empty.txt'), '\n', { mode: 0o600 });
 });
 
 after(() => {
@@ -47,9 +45,9 @@ async function info(file: string, passwordFile: string): Promise<string> {
   return res.stdout + res.stderr;
 }
 
-test('with --password-file: writes a modern .p12 mode 0600 and prints no password', async () => {
+test('with a given password: writes a modern .p12 mode 0600 and prints no password', async () => {
   const c = capture();
-  await writeP12(opts('file.p12', { passwordFile: join(dir, 'pw.txt') }), c.term);
+  await writeP12(opts('file.p12', { password: 'file password' }), c.term);
   const file = join(dir, 'file.p12');
   assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.match(await info(file, join(dir, 'pw.txt')), /AES-256-CBC/);
@@ -70,11 +68,10 @@ test('without a password file: generates one, prints it once on stderr only, and
   await info(join(dir, 'generated.p12'), pw);
 });
 
-test('refuses an empty password file (CG_PKI_BAD_PASSWORD) and writes nothing', async () => {
+test('refuses an empty password (CG_PKI_BAD_PASSWORD) and writes nothing', async () => {
   const c = capture();
-  await assert.rejects(writeP12(opts('empty.p12', { passwordFile: join(dir, 'empty.txt') }), c.term), { code: 'CG_PKI_BAD_PASSWORD' });
+  await assert.rejects(writeP12(opts('empty.p12', { password: '' }), c.term), { code: 'CG_PKI_BAD_PASSWORD' });
   assert.equal(existsSync(join(dir, 'empty.p12')), false);
-  await assert.rejects(writeP12(opts('missing.p12', { passwordFile: join(dir, 'nope.txt') }), c.term), { code: 'CG_FILE_NOT_FOUND' });
 });
 
 test('never overwrites an existing file, and needs the target directory to exist', async () => {
@@ -93,7 +90,7 @@ test('--for picks the platform encoding and prints its import steps; --legacy fo
   for (const [i, r] of rows.entries()) {
     const c = capture();
     const file = `for-${i}.p12`;
-    await writeP12(opts(file, { platform: r.platform, legacy: r.legacy, passwordFile: join(dir, 'pw.txt') }), c.term);
+    await writeP12(opts(file, { platform: r.platform, legacy: r.legacy, password: 'file password' }), c.term);
     assert.match(await info(join(dir, file), join(dir, 'pw.txt')), r.expect, r.platform);
     assert.match(c.out.join('\n'), r.steps, r.platform);
   }
@@ -103,12 +100,6 @@ test('generated passwords are distinct and well-formed', () => {
   const seen = new Set<string>();
   for (let i = 0; i < 50; i++) seen.add(generateP12Password());
   assert.equal(seen.size, 50);
-});
-
-test('readPasswordFile takes the first line without its ending (LF or CRLF)', () => {
-  assert.equal(readPasswordFile(join(dir, 'pw.txt')), 'file password');
-  // a file saved on Windows: the CR is not part of the password a user types on the device
-  assert.equal(readPasswordFile(join(dir, 'crlf.txt')), 'crlf password');
 });
 
 test('numberSteps numbers steps and indents continuation lines', () => {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { group } from '../program.ts';
 import { serialOperandCommand } from '../pki-options.ts';
+import { readPassword } from '../secrets.ts';
 import { resolveCaDir } from '../../pki/ca-dir.ts';
 import { exportCertificate } from '../../pki/distribution.ts';
 import { PLATFORMS, parsePlatform } from '../../pki/platforms.ts';
@@ -49,7 +50,7 @@ Exit codes:
           dir: resolveCaDir(opts.dir, ctx.env, ctx.cwd),
           ref,
           out: resolve(ctx.cwd, opts.p12),
-          passwordFile: opts.passwordFile === undefined ? undefined : resolve(ctx.cwd, opts.passwordFile),
+          password: await readPassword(opts, ctx),
           legacy: opts.legacy ?? false,
           platform: opts.for,
         },

@@ -15,7 +15,7 @@ import {
   addDirOption, addProfileOptions, addSanOptions, caDir, collect, leafProfile, parseDays, sanOptions, EXIT_CODES_HELP,
 } from '../pki-options.ts';
 import type { LeafFlags } from '../pki-options.ts';
-import { addPassphraseOptions, unlockCaForSigning } from '../secrets.ts';
+import { addPassphraseOptions, readPassword, unlockCaForSigning } from '../secrets.ts';
 
 interface Options extends LeafFlags {
   o?: string;
@@ -70,9 +70,9 @@ async function run(name: string, opts: Options, ctx: CliContext): Promise<void> 
   }
   const platform: Platform | undefined = opts.for === undefined ? undefined : parsePlatform(opts.for);
   const p12Out = opts.p12 === undefined ? undefined : resolve(ctx.cwd, opts.p12);
-  const passwordFile = opts.passwordFile === undefined ? undefined : resolve(ctx.cwd, opts.passwordFile);
+  const password = await readPassword(opts, ctx); // once: it may be a pipe
   // refuse a bad --p12 target or password file before anything is signed
-  if (p12Out) checkP12Options({ out: p12Out, passwordFile });
+  if (p12Out) checkP12Options({ out: p12Out, password });
   const dir = caDir(opts, ctx);
   const ca = await unlockCaForSigning(dir, opts, ctx);
   const store = CaStore.open(dir);
@@ -96,7 +96,7 @@ async function run(name: string, opts: Options, ctx: CliContext): Promise<void> 
   }
   if (p12Out) {
     await writeP12({
-      ca, certPem: result.certPem, keyPem: readFileSync(result.keyPath!, 'utf8'), name: r.name, out: p12Out, passwordFile,
+      ca, certPem: result.certPem, keyPem: readFileSync(result.keyPath!, 'utf8'), name: r.name, out: p12Out, password,
       legacy: opts.legacy, platform,
     }, opts.json ? { out: (s) => ctx.err(s), err: (s) => ctx.err(s) } : ctx);
   }

@@ -20,7 +20,8 @@ interface CrlOptions {
 const HELP = `
 A CRL expires at its nextUpdate (default 7 days after now; --days N, remembered for later revokes). Verifiers that
 check CRLs refuse every client once it has lapsed, so run this regularly, e.g. daily from cron, root first:
-  certgate crl --dir /etc/certgate/root && certgate crl --dir /etc/certgate/issuing
+  certgate crl --dir /etc/certgate/root --passphrase-file /etc/certgate/root.pass &&
+    certgate crl --dir /etc/certgate/issuing --passphrase-file /etc/certgate/issuing.pass
 An intermediate's crl-bundle.pem copies its parent's current CRLs: regenerate it after the parent's changes.
 
 Examples:

@@ -3,10 +3,10 @@ import { resolve, relative } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
-import { addPassphraseOptions, readCaPassphrase } from '../secrets.ts';
+import { addPassphraseOptions, readCaPassphrase, readPassword } from '../secrets.ts';
 import { collect } from '../pki-options.ts';
 import { createWorkspace, defaultCaName, assertFreshWorkspace } from '../workspace.ts';
-import { readPasswordFile, writeP12 } from '../../pki/distribution.ts';
+import { writeP12 } from '../../pki/distribution.ts';
 
 interface InitOptions {
   dir: string;
@@ -25,7 +25,8 @@ Creates, inside DIR (default: the current directory):
   pki/                 a root CA (see \`certgate ca create\`), its CRL bundle and certgate.db
   pki/issued/gateway-* the gateway's server certificate for --host names (default localhost, 127.0.0.1)
   pki/issued/NAME-*    a client certificate for --client NAME (default "me")
-  NAME.p12             the same client certificate for a browser or phone (password shown once)
+  NAME.p12             the same client certificate for a browser or phone (password shown once), in the legacy
+                       encoding (3DES, SHA-1 MAC) that macOS, iOS, Android, Windows and NSS all import
   certgate.yaml        listens on --listen, asks for client certificates of this CA, proxies to --upstream
 Refuses to overwrite an existing CA or certgate.yaml.
 
@@ -61,8 +62,8 @@ export function register(program: Command, ctx: CliContext): void {
     const p12Out = opts.p12 ? resolve(dir, `${opts.client}.p12`) : undefined;
     // before asking for a passphrase, and before anything is created: every file init writes must be free
     assertFreshWorkspace(dir, p12Out ? [p12Out] : []);
-    if (p12Out && opts.passwordFile !== undefined) readPasswordFile(resolve(ctx.cwd, opts.passwordFile));
     const passphrase = await readCaPassphrase(opts, ctx, { confirm: true, allowNone: true });
+    const password = opts.p12 ? await readPassword(opts, ctx) : undefined; // read once, before anything is created
     const hosts = opts.host ?? ['localhost', '127.0.0.1'];
     const ws = await createWorkspace({
       dir,
@@ -77,10 +78,13 @@ export function register(program: Command, ctx: CliContext): void {
     const show = (p: string) => relative(ctx.cwd, p) || '.';
     ctx.out(`created CA in ${show(ws.pkiDir)}, gateway certificate ${show(ws.server.certPath)}, client certificate "${opts.client}"`);
     if (p12Out) {
+      // One file for whichever device the user reaches for first. The modern encoding (AES, PBES2) is refused by
+      // macOS Keychain, iOS, older Android and older Windows; the legacy one imports everywhere, and with a generated
+      // 120-bit password its weaker KDF costs nothing. `cert export --for firefox` writes a modern one when wanted.
       const out = p12Out;
       await writeP12({
         ca: { chainPems: ws.chainPems }, certPem: ws.client.certPem, keyPem: readFileSync(ws.client.keyPath!, 'utf8'),
-        name: opts.client, out, passwordFile: opts.passwordFile === undefined ? undefined : resolve(ctx.cwd, opts.passwordFile),
+        name: opts.client, out, password, legacy: true,
       }, ctx);
     }
     const cfg = show(ws.configPath);

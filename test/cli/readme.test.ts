@@ -1,0 +1,76 @@
+// The README as a new user follows it: the config it shows is the one `init` writes, and its commands that sign name a
+// passphrase source, so they run without a terminal (run here with stdin a pipe, as cron and CI do).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, runProcess } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/pki.ts';
+
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+/** Splits a command line the way sh would for the simple words the README uses: blanks, '...' and "...". */
+function words(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+}
+
+/** The lines of the first ```lang block after the line containing `marker`, with `\` continuations joined. */
+function blockAfter(marker: string, lang: string): string[] {
+  const start = README.indexOf(marker);
+  assert.ok(start >= 0, `README has "${marker}"`);
+  const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(README.slice(start));
+  assert.ok(m, `a ${lang} block follows "${marker}"`);
+  return m[1].replace(/\\\n\s*/g, '').split('\n').filter((l) => l.trim() !== '');
+}
+
+/** Every certgate command the README shows: code-block lines and inline code, without comments or the CLI table. */
+function readmeCommands(): string[] {
+  const prose = README.split('\n').filter((l) => !l.startsWith('|')).join('\n');
+  const blocks = [...prose.matchAll(/```\w*\n([\s\S]*?)```/g)].flatMap((m) => m[1].replace(/\\\n\s*/g, '').split('\n'));
+  const inline = [...prose.replace(/```[\s\S]*?```/g, '').matchAll(/`(certgate [^`]+)`/g)].map((m) => m[1].replace(/\s+/g, ' '));
+  return [...blocks.map((l) => l.replace(/\s+#.*$/, '').trim()), ...inline].filter((l) => l.startsWith('certgate '));
+}
+
+const SIGNS = /^certgate (init|ca (create|import|rekey)|cert (issue|sign|renew|revoke)|crl)\b/;
+
+test('every README command that signs or creates a CA key names where its passphrase comes from', () => {
+  const commands = readmeCommands();
+  assert.ok(commands.filter((c) => SIGNS.test(c)).length >= 10, `found: ${commands.join('\n')}`);
+  const bare = commands.filter((c) => SIGNS.test(c) && !/--passphrase-(file|env)\b|--no-passphrase\b/.test(c));
+  assert.deepEqual(bare, []);
+});
+
+test('the quick start runs without a terminal, and the config the README shows is the one init writes', { timeout: 240_000 }, async (t) => {
+  const cwd = tempDir(t, 'cg-readme-');
+  const etc = join(cwd, 'etc-certgate');
+  const steps = blockAfter('## Protect an app in 5 minutes', 'sh').filter((l) => !l.startsWith('#'));
+  // step 0, the passphrase file, through a real shell exactly as written
+  const prepare = steps.find((l) => l.includes('ca-pass.txt') && !l.startsWith('certgate'));
+  assert.ok(prepare);
+  assert.equal((await runProcess('bash', ['-c', prepare], { cwd })).code, 0);
+  const init = steps.find((l) => l.startsWith('certgate init'));
+  assert.ok(init, 'the quick start runs certgate init');
+  const asHere = (line: string) => words(line.replaceAll('/etc/certgate', etc)).slice(1);
+  const r = await runCli(asHere(init), { cwd });
+  assert.equal(r.code, 0, r.stderr);
+
+  const written = readFileSync(join(etc, 'certgate.yaml'), 'utf8');
+  const serial = /gateway-([0-9A-F]+)\.crt/.exec(written)?.[1];
+  assert.ok(serial);
+  const shown = blockAfter('as step 1 writes it', 'yaml').join('\n') + '\n';
+  assert.equal(shown, written.replaceAll(serial, '<serial>').split('\n').filter((l) => l.trim() !== '').join('\n') + '\n');
+
+  // the routes the README grows it with are valid config
+  const routes = blockAfter('Routes grow from there', 'yaml').join('\n');
+  writeFileSync(join(etc, 'grown.yaml'), written.slice(0, written.indexOf('    routes:')) + routes + '\n');
+  const check = await runCli(['check', '-c', join(etc, 'grown.yaml')], { cwd });
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+
+  // "More people" and "Someone leaves", as the README writes them
+  for (const verb of ['cert issue bob', 'cert revoke bob']) {
+    const line = readmeCommands().find((c) => c.startsWith(`certgate ${verb}`) && c.includes('/etc/certgate'));
+    assert.ok(line, `README shows certgate ${verb}`);
+    const run = await runCli(asHere(line), { cwd });
+    assert.equal(run.code, 0, `${line}: ${run.stderr}`);
+  }
+});
