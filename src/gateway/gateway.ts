@@ -9,7 +9,7 @@ import { UpstreamPools } from './upstream-pool.ts';
 import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './server.ts';
-import type { Listener } from './server.ts';
+import type { Listener, PreparedSwap } from './server.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -99,26 +99,39 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
   };
 
-  const startMetrics = async (cfg: GatewayConfig): Promise<void> => {
-    if (!cfg.metrics) return;
-    const { host, port } = splitListen(cfg.metrics.listen);
+  /** Binds the metrics endpoint of `cfg` (not yet the one in force). */
+  const bindMetrics = async (listen: string): Promise<MetricsServer> => {
+    const { host, port } = splitListen(listen);
     try {
-      metricsServer = await startMetricsServer(metrics.registry, host, port);
+      return await startMetricsServer(metrics.registry, host, port);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${cfg.metrics.listen}: ${code ?? (err as Error).message}`,
-        { hint: code === 'EADDRINUSE' ? 'another process uses that port; pick another metrics.listen' : undefined, cause: err });
+      throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${listen}: ${code ?? (err as Error).message}`,
+        { hint: code === 'EADDRINUSE' ? 'another process (or this one, on an overlapping address: restart to move it) uses that port; pick another metrics.listen' : undefined, cause: err });
     }
-    logger.info({ event: 'metrics.listening', address: `${metricsServer.address.address}:${metricsServer.address.port}` }, 'metrics endpoint listening');
   };
+  const logMetrics = (m: MetricsServer) =>
+    logger.info({ event: 'metrics.listening', address: `${m.address.address}:${m.address.port}` }, 'metrics endpoint listening');
 
-  const startListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
+  /** Binds a listener's address; it serves from then on, but is logged (and counted as ours) only by the caller. */
+  const bindListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
     const listener = createListener(rt, handlerDeps);
     const a = await listener.start();
-    const address: BoundAddress = { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls };
+    return [listener, { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls }];
+  };
+  const logListening = (rt: ListenerRuntime, a: BoundAddress) =>
     logger.info({ event: 'gateway.listening', listen: rt.listen, address: `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, tls: rt.tls,
       clientAuth: rt.clientAuth?.mode ?? 'none', redirectToHttps: rt.redirectPort }, `listening on ${rt.scheme}://${a.host}:${a.port}`);
-    return [listener, address];
+
+  /** Upstream pools some handler may still send a request to (retired handlers included). */
+  const poolsInUse = (extra: Iterable<ListenerRuntime> = []): Set<string> => {
+    const keep = new Set<string>();
+    const add = (rt: ListenerRuntime) => {
+      for (const t of rt.targets.values()) keep.add(t.upstream.key);
+    };
+    for (const l of listeners.values()) for (const rt of l.runtimes()) add(rt);
+    for (const rt of extra) add(rt);
+    return keep;
   };
 
   return {
@@ -129,11 +142,15 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       const runtimes = compileAll(config);
       try {
         for (const [key, rt] of runtimes) {
-          const [listener, address] = await startListener(rt);
+          const [listener, address] = await bindListener(rt);
           listeners.set(key, listener);
           bound.set(key, address);
+          logListening(rt, address);
         }
-        await startMetrics(config);
+        if (config.metrics) {
+          metricsServer = await bindMetrics(config.metrics.listen);
+          logMetrics(metricsServer);
+        }
       } catch (err) {
         await Promise.all([...listeners.values()].map((l) => l.drain(0)));
         await pools.closeAll(0);
@@ -143,38 +160,51 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       return [...bound.values()];
     },
 
+    // All or nothing. Everything that can fail happens first, while the old config keeps serving untouched:
+    // compiling (files, TLS material), binding new addresses, building new protocol handlers and TLS contexts,
+    // binding a moved metrics endpoint. A failure there undoes only what it built. The commit after it cannot fail.
     async reload(next) {
-      const runtimes = compileAll(next); // throws before anything changes
-      const added: Array<[string, Listener, BoundAddress]> = [];
+      const runtimes = compileAll(next);
+      const added: Array<[string, Listener, BoundAddress, ListenerRuntime]> = [];
+      const prepared: Array<[string, Listener, PreparedSwap]> = [];
+      const metricsMoved = JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer);
+      let nextMetrics: MetricsServer | undefined;
       try {
         for (const [listen, rt] of runtimes) {
-          if (listeners.has(listen)) continue;
-          const [l, a] = await startListener(rt);
-          added.push([listen, l, a]);
+          const existing = listeners.get(listen);
+          if (existing) {
+            prepared.push([listen, existing, existing.prepare(rt)]);
+            continue;
+          }
+          const [l, a] = await bindListener(rt);
+          added.push([listen, l, a, rt]);
         }
+        if (metricsMoved && next.metrics) nextMetrics = await bindMetrics(next.metrics.listen);
       } catch (err) {
+        for (const [, , p] of prepared) p.abort();
         await Promise.all(added.map(([, l]) => l.drain(0)));
+        // pools the refused config created go; those in use stay
+        void pools.retain(poolsInUse());
         throw err;
       }
+
+      // commit: from here on nothing throws
       const nextListeners = new Map<string, Listener>();
       const nextBound = new Map<string, BoundAddress>();
-      for (const [listen, rt] of runtimes) {
-        const existing = listeners.get(listen);
-        if (existing) {
-          existing.swap(rt);
-          existing.rotateTicketKeys();
-          nextListeners.set(listen, existing);
-          nextBound.set(listen, { ...bound.get(listen)!, tls: rt.tls });
-        }
+      for (const [listen, l, p] of prepared) {
+        p.commit();
+        l.rotateTicketKeys();
+        nextListeners.set(listen, l);
+        nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
       }
-      for (const [listen, l, a] of added) {
+      for (const [listen, l, a, rt] of added) {
         nextListeners.set(listen, l);
         nextBound.set(listen, a);
+        logListening(rt, a);
       }
       const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
       listeners = nextListeners;
       bound = nextBound;
-      const previous = config;
       config = next;
       handlerDeps.accessLog = next.log.access;
       logger.level = next.log.level;
@@ -182,13 +212,12 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
         void l.drain(10_000);
       }
-      const keep = new Set<string>();
-      for (const rt of runtimes.values()) for (const t of rt.targets.values()) keep.add(t.upstream.key);
-      void pools.retain(keep);
-      if (JSON.stringify(next.metrics) !== JSON.stringify(previous.metrics) || (next.metrics && !metricsServer)) {
-        await metricsServer?.close();
-        metricsServer = undefined;
-        await startMetrics(next);
+      void pools.retain(poolsInUse());
+      if (metricsMoved) {
+        const old = metricsServer;
+        metricsServer = nextMetrics;
+        void old?.close();
+        if (nextMetrics) logMetrics(nextMetrics);
       }
       reportTrust();
     },
