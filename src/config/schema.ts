@@ -351,6 +351,9 @@ export const Config = z
       .describe('The listeners, each with its own TLS, client-certificate and routing settings.'),
     log: Log.default({ level: 'info', access: true, format: 'json' }),
     metrics: Metrics.optional(),
+    pidFile: FilePath('a file for the process id, e.g. /run/certgate/certgate.pid')
+      .optional()
+      .describe('certgate serve writes its process id here once it is serving (atomically) and removes it at exit; certgate reload reads it. Taken at start; a reload does not move it.'),
   })
   .describe('certgate gateway configuration.');
 
