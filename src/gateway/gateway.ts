@@ -1,15 +1,17 @@
-// The gateway as a whole: every listener of a config, the upstream pools, the metrics endpoint, CRL re-reads,
-// configuration reloads and graceful shutdown. `createGateway` has no side effects until `start()`.
+// The gateway as a whole: every listener of a config, the upstream pools, the metrics and probe endpoints, CRL
+// re-reads, expiry gauges, configuration reloads and graceful shutdown. No side effects until `start()`.
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics, MetricsServer } from '../observability/metrics.ts';
 import { startMetricsServer } from '../observability/metrics.ts';
 import { GatewayError } from '../core/errors.ts';
+import { parseDuration } from '../core/duration.ts';
 import { UpstreamPools } from './upstream-pool.ts';
 import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './server.ts';
 import type { Listener, PreparedSwap } from './server.ts';
+import { ExpiryWatch, trustProblems } from './expiry.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -35,6 +37,11 @@ export interface Gateway {
   stop(timeoutMs: number): Promise<void>;
   /** Every CRL file in force (for the file watcher). */
   crlFiles(): string[];
+  /**
+   * Why the gateway is not ready to take traffic (empty when it is): not started or stopping, a listener not bound,
+   * a served certificate expired, client certificates refused wholesale because CRLs fail closed. /readyz reads it.
+   */
+  notReady(): string[];
   addresses(): BoundAddress[];
   readonly config: GatewayConfig;
 }
@@ -67,6 +74,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
 
   let staleTimer: NodeJS.Timeout | undefined;
   let stopped = false;
+  /** True from the end of start() until stop() begins. */
+  let serving = false;
+  const expiry = new ExpiryWatch({ logger, metrics, runtimes: () => [...listeners.values()].map((l) => l.runtime) });
+  const probes = { notReady: () => notReady() };
 
   // Logs and exports CRL staleness, and wakes up again when the next CRL goes stale (no file change needed).
   const reportTrust = (): void => {
@@ -92,6 +103,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
     metrics.crlStale.set(stale);
     metrics.trustGeneration.set(generation);
+    if (!stopped) expiry.update(parseDuration(config.expiryWarning) ?? 30 * 86_400_000);
     clearTimeout(staleTimer);
     if (nextStale !== Infinity && !stopped) {
       staleTimer = setTimeout(reportTrust, Math.min(nextStale - now + 1_000, 2_000_000_000));
@@ -103,7 +115,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   const bindMetrics = async (listen: string): Promise<MetricsServer> => {
     const { host, port } = splitListen(listen);
     try {
-      return await startMetricsServer(metrics.registry, host, port);
+      return await startMetricsServer(metrics.registry, host, port, probes);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${listen}: ${code ?? (err as Error).message}`,
@@ -134,6 +146,15 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     return keep;
   };
 
+  const notReady = (): string[] => {
+    if (!serving) return [stopped ? 'stopping' : 'starting'];
+    const reasons: string[] = [];
+    for (const [key, l] of listeners) if (!l.listening) reasons.push(`listener ${key} is not bound`);
+    const runtimes = [...listeners.values()].map((l) => l.runtime);
+    reasons.push(...trustProblems(runtimes, new Date(), expiry.certificates));
+    return reasons;
+  };
+
   return {
     get config() {
       return config;
@@ -157,6 +178,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         throw err;
       }
       reportTrust();
+      serving = true;
       return [...bound.values()];
     },
 
@@ -242,7 +264,9 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
 
     async stop(timeoutMs) {
       stopped = true;
+      serving = false;
       clearTimeout(staleTimer);
+      expiry.close();
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));
@@ -253,6 +277,8 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     crlFiles() {
       return crlFilesOf(config);
     },
+
+    notReady,
 
     addresses() {
       return [...bound.values()];

@@ -28,6 +28,8 @@ export interface Listener {
   /** The runtime in force; reload swaps it with `swap`. */
   readonly runtime: ListenerRuntime;
   readonly registry: ConnectionRegistry;
+  /** True while the listener's socket is bound. */
+  readonly listening: boolean;
   /** Resolves when listening; rejects with CG_GATEWAY_LISTEN. */
   start(): Promise<{ host: string; port: number }>;
   /**
@@ -302,6 +304,9 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return current.rt;
     },
     registry,
+    get listening() {
+      return acceptor.server.listening;
+    },
     async start() {
       return acceptor.listen(initial.host, initial.port, initial.listen);
     },
