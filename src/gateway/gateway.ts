@@ -111,7 +111,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
   };
 
-  /** Binds the metrics endpoint of `cfg` (not yet the one in force). */
+  /** Binds a metrics endpoint (put in force by the caller). */
   const bindMetrics = async (listen: string): Promise<MetricsServer> => {
     const { host, port } = splitListen(listen);
     try {
@@ -136,13 +136,9 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       clientAuth: rt.clientAuth?.mode ?? 'none', redirectToHttps: rt.redirectPort }, `listening on ${rt.scheme}://${a.host}:${a.port}`);
 
   /** Upstream pools some handler may still send a request to (retired handlers included). */
-  const poolsInUse = (extra: Iterable<ListenerRuntime> = []): Set<string> => {
+  const poolsInUse = (): Set<string> => {
     const keep = new Set<string>();
-    const add = (rt: ListenerRuntime) => {
-      for (const t of rt.targets.values()) keep.add(t.upstream.key);
-    };
-    for (const l of listeners.values()) for (const rt of l.runtimes()) add(rt);
-    for (const rt of extra) add(rt);
+    for (const l of listeners.values()) for (const rt of l.runtimes()) for (const t of rt.targets.values()) keep.add(t.upstream.key);
     return keep;
   };
 
@@ -186,7 +182,13 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     // compiling (files, TLS material), binding new addresses, building new protocol handlers and TLS contexts,
     // binding a moved metrics endpoint. A failure there undoes only what it built. The commit after it cannot fail.
     async reload(next) {
-      const runtimes = compileAll(next);
+      let runtimes: Map<string, ListenerRuntime>;
+      try {
+        runtimes = compileAll(next);
+      } catch (err) {
+        void pools.retain(poolsInUse()); // upstream pools compiled before the failure
+        throw err;
+      }
       const added: Array<[string, Listener, BoundAddress, ListenerRuntime]> = [];
       const prepared: Array<[string, Listener, PreparedSwap]> = [];
       const metricsMoved = JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer);

@@ -25,7 +25,7 @@ import { ConnectionRegistry } from './connection-registry.ts';
 import type { ClientConnection } from './connection-registry.ts';
 
 export interface Listener {
-  /** The runtime in force; reload swaps it with `swap`. */
+  /** The runtime in force; a reload replaces it through `prepare(next).commit()`. */
   readonly runtime: ListenerRuntime;
   readonly registry: ConnectionRegistry;
   /** True while the listener's socket is bound. */
