@@ -2,7 +2,7 @@
 // Run: node scripts/gen-config-docs.ts   (test/config/generated.test.ts fails when either output is stale)
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { z } from 'zod';
-import { Config, Duration, ListenAddress } from '../src/config/schema.ts';
+import { Config, Duration, ListenAddress, LongDuration } from '../src/config/schema.ts';
 
 export const SCHEMA_URL = new URL('../schema/certgate.schema.json', import.meta.url);
 export const DOC_URL = new URL('../docs/config.md', import.meta.url);
@@ -22,6 +22,7 @@ export function renderSchemaJson(): string {
 }
 
 const DURATION_PATTERN = (z.toJSONSchema(Duration) as Json).pattern;
+const LONG_DURATION_PATTERN = (z.toJSONSchema(LongDuration) as Json).pattern;
 const LISTEN_PATTERN = (z.toJSONSchema(ListenAddress) as Json).pattern;
 
 function typeOf(node: Json): string {
@@ -31,6 +32,7 @@ function typeOf(node: Json): string {
   switch (node.type) {
     case 'string':
       if (node.pattern === DURATION_PATTERN) return 'duration';
+      if (node.pattern === LONG_DURATION_PATTERN) return 'duration (days allowed)';
       if (node.pattern === LISTEN_PATTERN) return 'host:port';
       return 'string';
     case 'integer':

@@ -18,11 +18,12 @@ import * as clientConfig from './commands/client-config.ts';
 import * as init from './commands/init.ts';
 import * as demo from './commands/demo.ts';
 import * as serve from './commands/serve.ts';
+import * as reload from './commands/reload.ts';
 import * as check from './commands/check.ts';
 import * as explain from './commands/explain.ts';
 
 const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, certIssue, certSign, certRevoke, certRenew, certList, certShow,
-  certExport, crl, clientConfig, serve, check, explain];
+  certExport, crl, clientConfig, serve, reload, check, explain];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('certgate')

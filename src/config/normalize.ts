@@ -40,11 +40,13 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 }
 
 /**
- * The config as every consumer reads it: file paths resolved against `baseDir` (the config file's directory),
+ * The config as every consumer reads it: file paths (pidFile too) resolved against `baseDir` (the config file's directory),
  * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
  * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
 export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
   const abs = (p: string) => resolve(baseDir, p);
-  return { ...config, servers: config.servers.map((s) => server(s, abs)) };
+  const out: GatewayConfig = { ...config, servers: config.servers.map((s) => server(s, abs)) };
+  if (config.pidFile) out.pidFile = abs(config.pidFile);
+  return out;
 }

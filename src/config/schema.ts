@@ -42,6 +42,16 @@ export const Duration = shape(
   suggestDuration,
 ).describe('A duration: a number followed by ms, s, m or h.');
 
+/** A duration that may also be given in days ("30d"), for spans far longer than a timeout. */
+export const LongDuration = shape(
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, { message: 'a duration like "30d", "12h" or "90m"', abort: true })
+    .refine((s) => Number.parseFloat(s) > 0, 'a duration longer than zero'),
+  'a duration like "30d", "12h" or "90m"',
+  (value) => (typeof value === 'number' && value > 0 ? `did you mean "${value}d"?` : undefined),
+).describe('A duration: a number followed by ms, s, m, h or d.');
+
 /** One value or a non-empty list of them; `item` checks each value, so a bad list element is reported at itself. */
 const StringOrList = (words: string, example: string, item: z.ZodType<string> = z.string().min(1)) =>
   shape(z.union([item, z.array(item).min(1)]), `${words}, e.g. ${example}`);
@@ -391,7 +401,7 @@ export const Log = z
 
 export const Metrics = z
   .strictObject({
-    listen: ListenAddress.describe('Where /metrics is served (plain HTTP; loopback unless you know better).'),
+    listen: ListenAddress.describe('Where /metrics, /healthz and /readyz are served (plain HTTP; loopback, or in a pod the pod address so probes reach it).'),
   })
   .describe('Prometheus metrics endpoint.');
 
@@ -401,6 +411,11 @@ export const Config = z
       .describe('The listeners, each with its own TLS, client-certificate and routing settings.'),
     log: Log.default({ level: 'info', access: true, format: 'json' }),
     metrics: Metrics.optional(),
+    expiryWarning: LongDuration.default('30d')
+      .describe('Certificates in use that expire within this are logged as warnings (cert.expiring) at start and once a day, and reported by certgate check.'),
+    pidFile: FilePath('a file for the process id, e.g. /run/certgate/certgate.pid')
+      .optional()
+      .describe('certgate serve writes its process id here once it is serving (atomically) and removes it at exit; certgate reload reads it. Taken at start; a reload does not move it.'),
   })
   .describe('certgate gateway configuration.');
 

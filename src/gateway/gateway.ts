@@ -1,15 +1,17 @@
-// The gateway as a whole: every listener of a config, the upstream pools, the metrics endpoint, CRL re-reads,
-// configuration reloads and graceful shutdown. `createGateway` has no side effects until `start()`.
+// The gateway as a whole: every listener of a config, the upstream pools, the metrics and probe endpoints, CRL
+// re-reads, expiry gauges, configuration reloads and graceful shutdown. No side effects until `start()`.
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics, MetricsServer } from '../observability/metrics.ts';
 import { startMetricsServer } from '../observability/metrics.ts';
 import { GatewayError } from '../core/errors.ts';
+import { parseDuration } from '../core/duration.ts';
 import { UpstreamPools } from './upstream-pool.ts';
 import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './server.ts';
-import type { Listener } from './server.ts';
+import type { Listener, PreparedSwap } from './server.ts';
+import { ExpiryWatch, trustProblems } from './expiry.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -35,6 +37,11 @@ export interface Gateway {
   stop(timeoutMs: number): Promise<void>;
   /** Every CRL file in force (for the file watcher). */
   crlFiles(): string[];
+  /**
+   * Why the gateway is not ready to take traffic (empty when it is): not started or stopping, a listener not bound,
+   * a served certificate expired, client certificates refused wholesale because CRLs fail closed. /readyz reads it.
+   */
+  notReady(): string[];
   addresses(): BoundAddress[];
   readonly config: GatewayConfig;
 }
@@ -67,6 +74,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
 
   let staleTimer: NodeJS.Timeout | undefined;
   let stopped = false;
+  /** True from the end of start() until stop() begins. */
+  let serving = false;
+  const expiry = new ExpiryWatch({ logger, metrics, runtimes: () => [...listeners.values()].map((l) => l.runtime) });
+  const probes = { notReady: () => notReady() };
 
   // Logs and exports CRL staleness, and wakes up again when the next CRL goes stale (no file change needed).
   const reportTrust = (): void => {
@@ -92,6 +103,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
     metrics.crlStale.set(stale);
     metrics.trustGeneration.set(generation);
+    if (!stopped) expiry.update(parseDuration(config.expiryWarning) ?? 30 * 86_400_000);
     clearTimeout(staleTimer);
     if (nextStale !== Infinity && !stopped) {
       staleTimer = setTimeout(reportTrust, Math.min(nextStale - now + 1_000, 2_000_000_000));
@@ -99,26 +111,44 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     }
   };
 
-  const startMetrics = async (cfg: GatewayConfig): Promise<void> => {
-    if (!cfg.metrics) return;
-    const { host, port } = splitListen(cfg.metrics.listen);
+  /** Binds a metrics endpoint (put in force by the caller). */
+  const bindMetrics = async (listen: string): Promise<MetricsServer> => {
+    const { host, port } = splitListen(listen);
     try {
-      metricsServer = await startMetricsServer(metrics.registry, host, port);
+      return await startMetricsServer(metrics.registry, host, port, probes);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${cfg.metrics.listen}: ${code ?? (err as Error).message}`,
-        { hint: code === 'EADDRINUSE' ? 'another process uses that port; pick another metrics.listen' : undefined, cause: err });
+      throw new GatewayError('CG_GATEWAY_LISTEN', `cannot listen on metrics.listen ${listen}: ${code ?? (err as Error).message}`,
+        { hint: code === 'EADDRINUSE' ? 'another process (or this one, on an overlapping address: restart to move it) uses that port; pick another metrics.listen' : undefined, cause: err });
     }
-    logger.info({ event: 'metrics.listening', address: `${metricsServer.address.address}:${metricsServer.address.port}` }, 'metrics endpoint listening');
   };
+  const logMetrics = (m: MetricsServer) =>
+    logger.info({ event: 'metrics.listening', address: `${m.address.address}:${m.address.port}` }, 'metrics endpoint listening');
 
-  const startListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
+  /** Binds a listener's address; it serves from then on, but is logged (and counted as ours) only by the caller. */
+  const bindListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
     const listener = createListener(rt, handlerDeps);
     const a = await listener.start();
-    const address: BoundAddress = { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls };
+    return [listener, { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls }];
+  };
+  const logListening = (rt: ListenerRuntime, a: BoundAddress) =>
     logger.info({ event: 'gateway.listening', listen: rt.listen, address: `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, tls: rt.tls,
       clientAuth: rt.clientAuth?.mode ?? 'none', redirectToHttps: rt.redirectPort }, `listening on ${rt.scheme}://${a.host}:${a.port}`);
-    return [listener, address];
+
+  /** Upstream pools some handler may still send a request to (retired handlers included). */
+  const poolsInUse = (): Set<string> => {
+    const keep = new Set<string>();
+    for (const l of listeners.values()) for (const rt of l.runtimes()) for (const t of rt.targets.values()) keep.add(t.upstream.key);
+    return keep;
+  };
+
+  const notReady = (): string[] => {
+    if (!serving) return [stopped ? 'stopping' : 'starting'];
+    const reasons: string[] = [];
+    for (const [key, l] of listeners) if (!l.listening) reasons.push(`listener ${key} is not bound`);
+    const runtimes = [...listeners.values()].map((l) => l.runtime);
+    reasons.push(...trustProblems(runtimes, new Date(), expiry.certificates));
+    return reasons;
   };
 
   return {
@@ -129,52 +159,76 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       const runtimes = compileAll(config);
       try {
         for (const [key, rt] of runtimes) {
-          const [listener, address] = await startListener(rt);
+          const [listener, address] = await bindListener(rt);
           listeners.set(key, listener);
           bound.set(key, address);
+          logListening(rt, address);
         }
-        await startMetrics(config);
+        if (config.metrics) {
+          metricsServer = await bindMetrics(config.metrics.listen);
+          logMetrics(metricsServer);
+        }
       } catch (err) {
         await Promise.all([...listeners.values()].map((l) => l.drain(0)));
         await pools.closeAll(0);
         throw err;
       }
       reportTrust();
+      serving = true;
       return [...bound.values()];
     },
 
+    // All or nothing. Everything that can fail happens first, while the old config keeps serving untouched:
+    // compiling (files, TLS material), binding new addresses, building new protocol handlers and TLS contexts,
+    // binding a moved metrics endpoint. A failure there undoes only what it built. The commit after it cannot fail.
     async reload(next) {
-      const runtimes = compileAll(next); // throws before anything changes
-      const added: Array<[string, Listener, BoundAddress]> = [];
+      let runtimes: Map<string, ListenerRuntime>;
       try {
-        for (const [listen, rt] of runtimes) {
-          if (listeners.has(listen)) continue;
-          const [l, a] = await startListener(rt);
-          added.push([listen, l, a]);
-        }
+        runtimes = compileAll(next);
       } catch (err) {
-        await Promise.all(added.map(([, l]) => l.drain(0)));
+        void pools.retain(poolsInUse()); // upstream pools compiled before the failure
         throw err;
       }
+      const added: Array<[string, Listener, BoundAddress, ListenerRuntime]> = [];
+      const prepared: Array<[string, Listener, PreparedSwap]> = [];
+      const metricsMoved = JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer);
+      let nextMetrics: MetricsServer | undefined;
+      try {
+        for (const [listen, rt] of runtimes) {
+          const existing = listeners.get(listen);
+          if (existing) {
+            prepared.push([listen, existing, existing.prepare(rt)]);
+            continue;
+          }
+          const [l, a] = await bindListener(rt);
+          added.push([listen, l, a, rt]);
+        }
+        if (metricsMoved && next.metrics) nextMetrics = await bindMetrics(next.metrics.listen);
+      } catch (err) {
+        for (const [, , p] of prepared) p.abort();
+        await Promise.all(added.map(([, l]) => l.drain(0)));
+        // pools the refused config created go; those in use stay
+        void pools.retain(poolsInUse());
+        throw err;
+      }
+
+      // commit: from here on nothing throws
       const nextListeners = new Map<string, Listener>();
       const nextBound = new Map<string, BoundAddress>();
-      for (const [listen, rt] of runtimes) {
-        const existing = listeners.get(listen);
-        if (existing) {
-          existing.swap(rt);
-          existing.rotateTicketKeys();
-          nextListeners.set(listen, existing);
-          nextBound.set(listen, { ...bound.get(listen)!, tls: rt.tls });
-        }
+      for (const [listen, l, p] of prepared) {
+        p.commit();
+        l.rotateTicketKeys();
+        nextListeners.set(listen, l);
+        nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
       }
-      for (const [listen, l, a] of added) {
+      for (const [listen, l, a, rt] of added) {
         nextListeners.set(listen, l);
         nextBound.set(listen, a);
+        logListening(rt, a);
       }
       const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
       listeners = nextListeners;
       bound = nextBound;
-      const previous = config;
       config = next;
       handlerDeps.accessLog = next.log.access;
       logger.level = next.log.level;
@@ -182,13 +236,12 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
         void l.drain(10_000);
       }
-      const keep = new Set<string>();
-      for (const rt of runtimes.values()) for (const t of rt.targets.values()) keep.add(t.upstream.key);
-      void pools.retain(keep);
-      if (JSON.stringify(next.metrics) !== JSON.stringify(previous.metrics) || (next.metrics && !metricsServer)) {
-        await metricsServer?.close();
-        metricsServer = undefined;
-        await startMetrics(next);
+      void pools.retain(poolsInUse());
+      if (metricsMoved) {
+        const old = metricsServer;
+        metricsServer = nextMetrics;
+        void old?.close();
+        if (nextMetrics) logMetrics(nextMetrics);
       }
       reportTrust();
     },
@@ -213,7 +266,9 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
 
     async stop(timeoutMs) {
       stopped = true;
+      serving = false;
       clearTimeout(staleTimer);
+      expiry.close();
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));
@@ -224,6 +279,8 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     crlFiles() {
       return crlFilesOf(config);
     },
+
+    notReady,
 
     addresses() {
       return [...bound.values()];

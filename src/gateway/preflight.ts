@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
+import { parseDuration } from '../core/duration.ts';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig } from '../config/schema.ts';
 import { loadTrust } from './trust.ts';
 import type { Trust } from './trust.ts';
@@ -21,12 +22,17 @@ export interface Finding {
 }
 
 const DAY = 86_400_000;
-/** Server and CA certificates closer than this to notAfter are reported as warnings. */
+/** Server and CA certificates closer than this to notAfter are reported as warnings (config `expiryWarning`). */
 export const EXPIRY_WARNING_DAYS = 30;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
 class Findings {
   readonly list: Finding[] = [];
+  /** How close to notAfter a certificate is reported as expiring. */
+  readonly warnMs: number;
+  constructor(warnMs: number) {
+    this.warnMs = warnMs;
+  }
   private readonly seen = new Set<string>();
   add(level: Finding['level'], file: string | undefined, message: string, code?: ErrorCode): void {
     const key = `${level}|${file}|${message}`;
@@ -102,7 +108,7 @@ function checkValidity(f: Findings, file: string, what: string, cert: X509Certif
   else if (notBefore.getTime() > now.getTime()) f.add('error', file, `${what}: ${cnOf(cert)} is not valid until ${dateText(notBefore)}`);
   else if (expiring) {
     const days = Math.floor((notAfter.getTime() - now.getTime()) / DAY);
-    if (days <= EXPIRY_WARNING_DAYS) f.add('warn', file, `${what}: ${cnOf(cert)} expires in ${days} day${days === 1 ? '' : 's'} (${dateText(notAfter)})`);
+    if (notAfter.getTime() - now.getTime() <= f.warnMs) f.add('warn', file, `${what}: ${cnOf(cert)} expires in ${days} day${days === 1 ? '' : 's'} (${dateText(notAfter)})`);
   }
 }
 
@@ -245,7 +251,7 @@ function checkServer(f: Findings, server: ServerConfig, index: number, now: Date
  * and on reload. Reads files; never throws for a problem it can describe.
  */
 export function preflight(config: GatewayConfig, now: Date = new Date()): Finding[] {
-  const f = new Findings();
+  const f = new Findings(parseDuration(config.expiryWarning ?? '') ?? EXPIRY_WARNING_DAYS * DAY);
   config.servers.forEach((server, i) => checkServer(f, server, i, now));
   return f.list;
 }

@@ -39,11 +39,20 @@ export function logFindings(logger: Logger, findings: Finding[], event: string):
   return findings.filter((f) => f.level === 'error');
 }
 
+/**
+ * True when the path now names another file or changed content. `fs.watchFile` stats through symlinks, so a
+ * Kubernetes volume update (the `..data` link swapped to a new directory) shows up as a new inode; mtime and size
+ * may well be the same. ctime is compared too, as libuv's own poll does: a rewrite in place always moves it.
+ */
+export function replaced(cur: Stats, prev: Stats): boolean {
+  return cur.ino !== prev.ino || cur.dev !== prev.dev || cur.size !== prev.size || cur.mtimeMs !== prev.mtimeMs || cur.ctimeMs !== prev.ctimeMs;
+}
+
 export function createReloadController(options: ReloadOptions): ReloadController {
   const { configPath, gateway, logger, metrics } = options;
   const pollMs = options.pollMs ?? 1000;
   let chain: Promise<unknown> = Promise.resolve();
-  let watched: string[] = [];
+  const trustWatched = new Set<string>();
   let trustTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -79,12 +88,12 @@ export function createReloadController(options: ReloadOptions): ReloadController
   };
 
   const onConfigChange = (cur: Stats, prev: Stats) => {
-    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    if (!replaced(cur, prev)) return;
     void controller.reloadConfig('config file changed');
   };
 
   const onTrustChange = (cur: Stats, prev: Stats) => {
-    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+    if (!replaced(cur, prev)) return;
     // a CRL is often written as several files in a row (crl.pem, crl-bundle.pem): settle first
     clearTimeout(trustTimer);
     trustTimer = setTimeout(() => {
@@ -93,22 +102,32 @@ export function createReloadController(options: ReloadOptions): ReloadController
     trustTimer.unref();
   };
 
+  let configWatched = false;
   const unwatchAll = () => {
-    for (const f of watched) {
-      unwatchFile(f, onConfigChange);
-      unwatchFile(f, onTrustChange);
-    }
-    watched = [];
+    if (configWatched) unwatchFile(configPath, onConfigChange);
+    configWatched = false;
+    for (const f of trustWatched) unwatchFile(f, onTrustChange);
+    trustWatched.clear();
   };
 
+  // Watchers that stay are never restarted: restarting one takes a new baseline, and a file replaced between the
+  // reload's read and that baseline (a Kubernetes volume update landing mid-reload) would never be noticed.
   const rewatch = () => {
     if (closed || pollMs <= 0) return;
-    unwatchAll();
-    watchFile(configPath, { interval: pollMs, persistent: false }, onConfigChange);
-    watched.push(configPath);
-    for (const f of gateway.crlFiles()) {
+    if (!configWatched) {
+      watchFile(configPath, { interval: pollMs, persistent: false }, onConfigChange);
+      configWatched = true;
+    }
+    const wanted = new Set(gateway.crlFiles());
+    for (const f of [...trustWatched]) {
+      if (wanted.has(f)) continue;
+      unwatchFile(f, onTrustChange);
+      trustWatched.delete(f);
+    }
+    for (const f of wanted) {
+      if (trustWatched.has(f)) continue;
       watchFile(f, { interval: pollMs, persistent: false }, onTrustChange);
-      watched.push(f);
+      trustWatched.add(f);
     }
   };
 

@@ -3,10 +3,10 @@
 // Reloads swap the runtime in place, or put a new handler in force when what the listener speaks changes.
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { createSecureServer, constants as h2 } from 'node:http2';
+import { createSecureServer, getPackedSettings, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, createSecureContext } from 'node:tls';
 import type { TLSSocket, SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { handleRequest, connectionOf } from './request-handler.ts';
@@ -26,16 +26,21 @@ import { ConnectionRegistry } from './connection-registry.ts';
 import type { ClientConnection } from './connection-registry.ts';
 
 export interface Listener {
-  /** The runtime in force; reload swaps it with `swap`. */
+  /** The runtime in force; a reload replaces it through `prepare(next).commit()`. */
   readonly runtime: ListenerRuntime;
   readonly registry: ConnectionRegistry;
+  /** True while the listener's socket is bound. */
+  readonly listening: boolean;
   /** Resolves when listening; rejects with CG_GATEWAY_LISTEN. */
   start(): Promise<{ host: string; port: number }>;
   /**
-   * Puts a new runtime (same listen address) in force. Same protocol: swapped in place, open connections keep their
-   * state. Plain <-> TLS: a new handler takes new connections; open ones finish on the old handler and close when idle.
+   * Gets a new runtime (same listen address) ready to be put in force, doing everything that can fail now: a new
+   * protocol handler when what the listener speaks changes (plain <-> TLS), the TLS context and HTTP/2 settings
+   * otherwise. Nothing is in force until `commit()`, which cannot fail; `abort()` discards what was built.
    */
-  swap(next: ListenerRuntime): void;
+  prepare(next: ListenerRuntime): PreparedSwap;
+  /** Every runtime still serving a connection: the one in force and those of retired handlers. */
+  runtimes(): ListenerRuntime[];
   /** New trust (CA bundle and CRLs) for every handler of the listener, then a re-check of every open connection. */
   setTrust(trust: Trust): void;
   /** Re-checks the work on open connections (requests, WebSockets) against the trust in force now. */
@@ -44,6 +49,17 @@ export interface Listener {
   rotateTicketKeys(): void;
   /** Stops accepting, lets in-flight requests finish, closes idle connections; forces the rest after `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
+}
+
+/** A runtime ready to go in force on a listener (see `Listener.prepare`). */
+export interface PreparedSwap {
+  /**
+   * Same protocol: swapped in place, open connections keep their state. Plain <-> TLS: the new handler takes new
+   * connections; open ones stay on the handler that accepted them and close after their next response (HTTP/1.1)
+   * or GOAWAY (HTTP/2). Never throws.
+   */
+  commit(): void;
+  abort(): void;
 }
 
 /** One protocol handler: a server object that never listens itself; the acceptor hands it sockets. */
@@ -131,7 +147,9 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         }
         if ((draining || conn.retiring) && conn.active === 0) {
           if (conn.session) conn.session.close();
-          else conn.socket.end();
+          // HTTP/1.1 outside a drain: a response that promised keep-alive is not followed by a FIN the client could
+          // cross with its next request; that request is answered with Connection: close (or the idle timeout ends it)
+          else if (draining) conn.socket.end();
         }
       });
     }
@@ -274,9 +292,17 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),
   );
 
-  /** A handler no longer in force: its open connections close when idle, then it is dropped. */
+  /**
+   * A handler no longer in force: HTTP/2 sessions get GOAWAY (open streams finish), HTTP/1.1 connections answer their
+   * next request with Connection: close. An idle HTTP/1.1 connection is not ended here: a client may be sending on it
+   * this very moment, and that request would be lost; its idle timeout closes it if nothing comes. Then it is dropped.
+   */
   const retireHandler = (handler: Handler) => {
-    for (const conn of registry.connections()) if (handlerOf(conn) === handler) retire(conn);
+    for (const conn of registry.connections()) {
+      if (handlerOf(conn) !== handler) continue;
+      conn.retiring = true;
+      conn.session?.close();
+    }
     const dropIfEmpty = () => {
       for (const conn of registry.connections()) if (handlerOf(conn) === handler) return false;
       handlers.delete(handler);
@@ -315,28 +341,50 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return current.rt;
     },
     registry,
+    get listening() {
+      return acceptor.server.listening;
+    },
     async start() {
       return acceptor.listen(initial.host, initial.port, initial.listen);
     },
-    swap(next) {
+    prepare(next) {
       if (next.tls !== current.tls || (next.tcp !== null) !== (current.kind === 'tcp')) {
-        const old = current;
-        current = makeHandler(next);
-        handlers.add(current);
-        retireHandler(old);
-        return;
+        const handler = makeHandler(next); // an unbound server: nothing reaches it before commit
+        return {
+          commit() {
+            const old = current;
+            current = handler;
+            handlers.add(handler);
+            retireHandler(old);
+          },
+          abort() {
+            handler.server.close(() => undefined); // stops the header-timeout check makeHandler started
+          },
+        };
       }
-      const server = current.server;
-      if (next.tlsMaterial && 'setSecureContext' in server) {
-        const tlsServer = server as Http2SecureServer & { setSecureContext(o: SecureContextOptions): void; requestCert: boolean; rejectUnauthorized: boolean };
-        tlsServer.setSecureContext(next.tlsMaterial.base);
-        tlsServer.requestCert = next.tlsMaterial.requestCert;
-        tlsServer.rejectUnauthorized = next.tlsMaterial.rejectUnauthorized;
-        if (current.kind === 'http') tlsServer.updateSettings(http2Settings(next));
-      }
-      current.rt = next;
-      if (current.kind === 'http') applyHttp1Limits(server as Http2SecureServer | HttpServer, next);
-      recheck();
+      // Build what setSecureContext and updateSettings would build, so a bad key or setting throws here and not
+      // halfway through a commit that has already changed another listener.
+      if (next.tlsMaterial) createSecureContext(next.tlsMaterial.base);
+      if (current.kind === 'http') getPackedSettings(http2Settings(next));
+      return {
+        commit() {
+          const server = current.server;
+          if (next.tlsMaterial && 'setSecureContext' in server) {
+            const tlsServer = server as Http2SecureServer & { setSecureContext(o: SecureContextOptions): void; requestCert: boolean; rejectUnauthorized: boolean };
+            tlsServer.setSecureContext(next.tlsMaterial.base);
+            tlsServer.requestCert = next.tlsMaterial.requestCert;
+            tlsServer.rejectUnauthorized = next.tlsMaterial.rejectUnauthorized;
+            if (current.kind === 'http') tlsServer.updateSettings(http2Settings(next));
+          }
+          current.rt = next;
+          if (current.kind === 'http') applyHttp1Limits(server as Http2SecureServer | HttpServer, next);
+          recheck();
+        },
+        abort() {},
+      };
+    },
+    runtimes() {
+      return [...handlers].map((h) => h.rt);
     },
     setTrust(trust) {
       for (const h of handlers) h.rt.trust = trust;

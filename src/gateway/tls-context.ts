@@ -20,6 +20,8 @@ export interface TlsMaterial {
   any: SecureContext | undefined;
   /** Every per-site context, for ticket-key rotation. */
   contexts: SecureContext[];
+  /** The certificate files served, as read: the default one first, then each site's (for expiry metrics). */
+  certPems: string[];
 }
 
 /**
@@ -88,6 +90,13 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
     cert: readFile(server.tls.cert, 'server certificate'),
     key: readFile(server.tls.key, 'server key'),
   };
+  try {
+    // what createSecureServer / setSecureContext will build: a bad key or cipher list fails the compile, not the swap
+    createSecureContext(base);
+  } catch (err) {
+    throw new ConfigError('CG_CONFIG_TLS', `server ${server.listen}: ${server.tls.cert} and ${server.tls.key} with these tls settings are not usable (${(err as Error).message})`, undefined, { cause: err });
+  }
+  const certPems = [base.cert as string];
   const exact = new Map<string, SecureContext>();
   const wildcard: TlsMaterial['wildcard'] = [];
   const contexts: SecureContext[] = [];
@@ -95,8 +104,10 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
   for (const site of server.sites ?? []) {
     if (!site.tls) continue;
     let context: SecureContext;
+    const cert = readFile(site.tls.cert, 'site certificate');
+    certPems.push(cert);
     try {
-      context = createSecureContext({ ...common, cert: readFile(site.tls.cert, 'site certificate'), key: readFile(site.tls.key, 'site key') });
+      context = createSecureContext({ ...common, cert, key: readFile(site.tls.key, 'site key') });
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError('CG_CONFIG_TLS', `site ${site.hosts.join(', ')}: ${site.tls.cert} and ${site.tls.key} are not a usable pair (${(err as Error).message})`, undefined, { cause: err });
@@ -109,7 +120,7 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
       else if (!exact.has(h)) exact.set(h, context);
     }
   }
-  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts };
+  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts, certPems };
 }
 
 /** The per-site context for an SNI name, or undefined for the listener's default certificate. */

@@ -146,6 +146,10 @@ export interface GatewayMetrics {
   tcpConnections: Counter<'listen' | 'result'>;
   /** Bytes piped by TCP mode, by listener and direction (in: client to upstream, out: upstream to client). */
   tcpBytes: Counter<'listen' | 'direction'>;
+  /** notAfter (Unix seconds) of every certificate in use; reset and refilled on every reload and trust re-read. */
+  certExpiry: Gauge<'role' | 'subject'>;
+  /** nextUpdate (Unix seconds) of every CRL in force, by issuer; refilled like certExpiry. */
+  crlNextUpdate: Gauge<'issuer'>;
 }
 
 export interface MetricsOptions {
@@ -227,6 +231,18 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     }),
     upstreamActive: gateGauge('certgate_upstream_active_requests', 'Requests in flight to an upstream (at most its limits.connections).', 'active'),
     upstreamQueued: gateGauge('certgate_upstream_queued_requests', 'Requests waiting for a free upstream connection (at most its limits.queue).', 'queued'),
+    certExpiry: new Gauge({
+      name: 'certgate_certificate_expiry_timestamp_seconds',
+      help: 'notAfter of each certificate in use, as Unix time, by role (server, client_ca, upstream_client, upstream_ca) and subject; the soonest when two share a subject.',
+      labelNames: ['role', 'subject'] as const,
+      registers,
+    }),
+    crlNextUpdate: new Gauge({
+      name: 'certgate_crl_next_update_timestamp_seconds',
+      help: 'nextUpdate of each CRL in force, as Unix time, by issuer; the soonest when several listeners use CRLs of one issuer.',
+      labelNames: ['issuer'] as const,
+      registers,
+    }),
     trustClosed: new Counter({
       name: 'certgate_trust_closed_total',
       help: 'In-flight requests, WebSockets and tunnels closed because a trust change refused their certificate, by kind and reason.',
@@ -254,10 +270,31 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics from `registry` on a plain HTTP listener. */
-export function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+/** What the probe endpoints ask the gateway. */
+export interface Probes {
+  /** Why the gateway is not ready; empty when it is. */
+  notReady(): string[];
+}
+
+/**
+ * Serves GET /metrics from `registry` on a plain HTTP listener, and with `probes` the Kubernetes-style probes:
+ * /healthz (200 while the process answers at all) and /readyz (200, or 503 with one reason per line).
+ */
+export function startMetricsServer(registry: Registry, host: string, port: number, probes?: Probes): Promise<MetricsServer> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
+    const path = (req.url ?? '/').split('?')[0];
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && probes && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('ok\n');
+      return;
+    }
+    if (get && probes && path === '/readyz') {
+      const reasons = probes.notReady();
+      const body = reasons.length === 0 ? 'ready\n' : `not ready:\n${reasons.map((r) => `- ${r}\n`).join('')}`;
+      res.writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }

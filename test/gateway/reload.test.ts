@@ -2,74 +2,18 @@
 // with file:line:col and the old one keeps serving; SIGTERM drains in-flight requests and exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
 import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { h1Request } from '../helpers/tls-clients.ts';
-import { runCli, CLI_ENTRY } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
+import { serve } from '../helpers/serve-process.ts';
 import { createReloadController } from '../../src/gateway/reload.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-
-interface Served {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-function serve(configPath: string, cwd: string): Served {
-  const child = spawn(process.execPath, [CLI_ENTRY, 'serve', '-c', configPath, '--drain-timeout', '10s'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    partial += d;
-    let i: number;
-    while ((i = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, i);
-      partial = partial.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ raw: line });
-      }
-    }
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr!.resume();
-  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    clearTimeout(kill);
-    for (const w of waiters.splice(0)) w();
-    resolve(code);
-  }));
-  return {
-    child,
-    lines,
-    exited,
-    async waitFor(pred, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const hit = lines.find(pred);
-        if (hit) return hit;
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`log line not seen; got: ${JSON.stringify(lines.slice(-5))}`);
-        await new Promise<void>((r) => {
-          const timer = setTimeout(r, 200);
-          waiters.push(() => {
-            clearTimeout(timer);
-            r();
-          });
-        });
-      }
-    },
-  };
-}
 
 async function fixture(t: Parameters<typeof tempDir>[0]) {
   const dir = tempDir(t, 'cg-reload-');

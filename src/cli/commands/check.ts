@@ -49,7 +49,7 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Checks the YAML (every problem with file:line:column), then the files it names: key/certificate pairs, expiry
-(warning within 30 days), chain order, server names, client CA bundles, CRL coverage and freshness, upstream TLS files.
+(warning within expiryWarning, 30 days by default), chain order, server names, client CA bundles, CRL coverage and freshness, upstream TLS files.
 
 Examples:
   certgate check                         # ./certgate.yaml, or $CERTGATE_CONFIG

@@ -10,6 +10,7 @@ import { createMetrics } from '../../observability/metrics.ts';
 import { createGateway } from '../../gateway/gateway.ts';
 import { preflight } from '../../gateway/preflight.ts';
 import { createReloadController, logFindings } from '../../gateway/reload.ts';
+import { PROCESS_TITLE, checkPidFileFree, removePidFile, writePidFile } from '../../core/pid-file.ts';
 
 interface ServeOptions {
   config?: string;
@@ -33,7 +34,9 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Runs the same checks as \`certgate check\` first and refuses to start on any error. Logs are JSON lines on stdout
-(one "access" line per request; see docs/gateway.md). Signals:
+(one "access" line per request; see docs/gateway.md). While serving, the process is titled "certgate" (pidof,
+pgrep -x and ps show it so); with \`pidFile:\` in the config its process id is written there once the listeners are
+bound, and removed at exit (a pidFile naming a certgate that is still running refuses the start). Signals:
   SIGTERM, SIGINT  stop accepting, finish in-flight requests (at most --drain-timeout), exit 0
   SIGHUP           reload the config; a bad config is refused (logged with file:line:column), the old one keeps serving
 CRL and CA files are re-read when they change on disk (and on every reload): a revoked certificate is refused on its
@@ -42,11 +45,12 @@ next request, also on connections that are already open.
 Examples:
   certgate serve                                  # ./certgate.yaml, or $CERTGATE_CONFIG
   certgate serve -c /etc/certgate/certgate.yaml
-  kill -HUP $(pidof certgate)                     # reload
+  certgate reload -c /etc/certgate/certgate.yaml  # reload (SIGHUP to the pid in pidFile)
+  kill -HUP $(pidof certgate)                     # the same by hand
 
 Exit codes:
   0  stopped by SIGTERM/SIGINT after draining
-  1  the config or a file it names has an error, or an address cannot be bound`,
+  1  the config or a file it names has an error, an address cannot be bound, or the pidFile is taken or unwritable`,
     )
     .action(async (opts: ServeOptions) => {
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
@@ -59,6 +63,8 @@ Exit codes:
       if (errors.length > 0) {
         throw new UserError(errors[0].code ?? 'CG_CONFIG_TLS', `refusing to start: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${show(path)} or the files it names (listed above)`, { hint: `certgate check -c ${show(path)}` });
       }
+      process.title = PROCESS_TITLE;
+      if (config.pidFile) checkPidFileFree(config.pidFile); // before binding anything: another gateway owns this config
       const logger = createLogger({ level: config.log.level, format: config.log.format });
       logFindings(logger, findings, 'config.warning');
       const metrics = createMetrics();
@@ -71,25 +77,36 @@ Exit codes:
         throw err;
       }
       reloader.watch();
-      logger.info({ event: 'gateway.ready', config: path, pid: process.pid }, 'certgate is serving');
 
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
+      let stopping = false;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ event: 'gateway.signal', signal }, `${signal}: draining`);
+        reloader.close();
+        void gateway.stop(drainMs).finally(stopped);
+      };
+      // the handlers stay until the process exits: a second signal during the drain must not kill it early. They are
+      // in place before the pid file exists, so a `certgate reload` can never meet SIGHUP's default (terminate).
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => void reloader.reloadConfig('SIGHUP'));
+      if (config.pidFile) {
+        try {
+          writePidFile(config.pidFile);
+        } catch (err) {
           stopping = true;
-          logger.info({ event: 'gateway.signal', signal }, `${signal}: draining`);
           reloader.close();
-          void gateway.stop(drainMs).finally(resolve);
-        };
-        const onTerm = () => stop('SIGTERM');
-        const onInt = () => stop('SIGINT');
-        const onHup = () => void reloader.reloadConfig('SIGHUP');
-        process.on('SIGTERM', onTerm);
-        process.on('SIGINT', onInt);
-        process.on('SIGHUP', onHup);
-        // the handlers stay until the process exits: a second signal during the drain must not kill it early
-      });
+          await gateway.stop(0);
+          await flushLogger(logger);
+          throw err;
+        }
+      }
+      logger.info({ event: 'gateway.ready', config: path, pid: process.pid, pidFile: config.pidFile }, 'certgate is serving');
+      await done;
+      if (config.pidFile) removePidFile(config.pidFile);
       await flushLogger(logger);
     });
 }
