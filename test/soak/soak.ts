@@ -377,7 +377,12 @@ log: {level: info, access: false}
     if (fds.end <= fds.start + 8 && closeWait === 0) break;
     await sleep(250);
   }
-  rss.end = procRssMiB(pid);
+  // V8 gives heap back to the system only after a quiet spell (its memory reducer): give it up to 10 s of idle
+  for (let i = 0; i < 20; i++) {
+    rss.end = procRssMiB(pid);
+    if (rss.end <= rss.start + 64) break;
+    await sleep(500);
+  }
   // what the gateway still holds, by TCP state and local/peer port, for a person reading a failed run
   const held = execFileSync('ss', ['-tanpH'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${pid},`))
     .map((l) => l.trim().split(/\s+/).slice(0, 5).join(' '));
