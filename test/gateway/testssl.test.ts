@@ -18,8 +18,8 @@ interface Finding {
   finding: string;
 }
 
-// Measured here (2 cores shared with other suites, load average 15-45): 185-230 s for the verify scan, 105-125 s for
-// the twin, of which 30-55 s CPU; over a quarter is testssl's own start-up, so each listener gets one invocation.
+// Measured here (2 cores shared with other suites, load average 15-45): 140-260 s for the verify scan, 105-225 s for
+// the twin, of which 30-55 s CPU; a quarter is testssl's own start-up, so each listener gets one invocation.
 const SCAN_TIMEOUT_MS = 420_000;
 
 /**
