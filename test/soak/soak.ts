@@ -32,7 +32,8 @@ export interface SoakReport {
   revocations: Array<{ serial: string; at: number; refusedAfterMs: number | null; okAfterEffect: number; wsClosedAfterMs: number | null; seen: string[] }>;
   hostile: Record<string, number>;
   fds: { start: number; peak: number; end: number };
-  rssMiB: { start: number; peak: number; end: number };
+  /** RSS at the start (after warm-up), half-way through the run, its peak, and after the clients left. */
+  rssMiB: { start: number; mid: number; peak: number; end: number };
   closeWait: number;
   gatewayExit: number | null;
   /** SIGTERM to exit (null: still running after 25 s). */
@@ -211,7 +212,7 @@ log: {level: info, access: false}
   for (let i = 0; i < 20; i++) await h1Get(goodAgent, port, '/warm');
   await sleep(300);
   const fds = { start: procFds(pid), peak: 0, end: 0 };
-  const rss = { start: procRssMiB(pid), peak: 0, end: 0 };
+  const rss = { start: procRssMiB(pid), mid: 0, peak: 0, end: 0 };
   const deadline = Date.now() + seconds * 1000;
   const running = () => Date.now() < deadline;
   const hostile: Record<string, number> = { silentTcp: 0, halfHello: 0, h2FloodStreams: 0, rapidResetStreams: 0, slowReaders: 0, wsChurn: 0 };
@@ -222,9 +223,11 @@ log: {level: info, access: false}
     goodFailureCount++;
     if (goodFailures.length < 20) goodFailures.push(what);
   };
+  const midAt = Date.now() + (seconds * 1000) / 2;
   const sampler = setInterval(() => {
     fds.peak = Math.max(fds.peak, procFds(pid));
     rss.peak = Math.max(rss.peak, procRssMiB(pid));
+    if (rss.mid === 0 && Date.now() >= midAt) rss.mid = procRssMiB(pid);
     upstream.seen.length = 0; // the echo upstream keeps every request; a long run must not grow the test process
   }, 250);
 
