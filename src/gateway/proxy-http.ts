@@ -202,8 +202,14 @@ function badResponse(detail: string): Error {
 export function proxyHttp(job: ProxyJob): (reason: ReasonCode) => void {
   const handler = new ProxyHandler(job);
   job.res.on('close', handler.onClientClose);
+  // the pass is kept from enter() (a request that leaves while queued gives up its place) and set again before
+  // dispatching (a dispatch that fails synchronously finishes the handler before enter() has returned)
   handler.pass = job.upstream.gate.enter(
-    () => (job.defer ? setImmediate(handler.dispatch) : handler.dispatch()),
+    (pass) => {
+      handler.pass = pass;
+      if (job.defer) setImmediate(handler.dispatch);
+      else handler.dispatch();
+    },
     (why) => {
       job.limit(why);
       handler.onError(Object.assign(new Error(why === 'upstream_queue_full' ? 'upstream queue full' : 'waited too long for an upstream connection'), { code: 'CG_UPSTREAM_BUSY' }));

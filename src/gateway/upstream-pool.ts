@@ -65,9 +65,12 @@ export class UpstreamGate {
     this.#changed = changed;
   }
 
-  /** Runs `run` now or when a slot frees up, or calls `refuse`. Exactly one of the two is called, at most once. */
-  enter(run: () => void, refuse: (why: GateRefusal) => void): GatePass {
-    const w: Waiter = { run, refuse, timer: undefined, settled: false };
+  /**
+   * Runs `run` now or when a slot frees up, or calls `refuse`. Exactly one of the two is called, at most once. `run`
+   * gets the pass before anything else happens, so a failure inside it (even a synchronous one) can give the slot back.
+   */
+  enter(run: (pass: GatePass) => void, refuse: (why: GateRefusal) => void): GatePass {
+    const w: Waiter = { run: () => undefined, refuse, timer: undefined, settled: false };
     let holding = false;
     const pass: GatePass = {
       release: () => {
@@ -87,7 +90,7 @@ export class UpstreamGate {
     };
     w.run = () => {
       holding = true;
-      run();
+      run(pass);
     };
     if (this.active < this.max) {
       w.settled = true;
