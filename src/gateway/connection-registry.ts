@@ -68,6 +68,8 @@ export interface ClientConnection {
   work: Set<BoundWork> | null;
   resetWindowStart: number;
   resets: number;
+  /** The handshake deadline timer (TLS), cleared once the handshake finished or the socket closed. */
+  deadline: NodeJS.Timeout | undefined;
 }
 
 export interface RegistryOptions {
@@ -140,7 +142,7 @@ export class ConnectionRegistry {
     }
     const conn: ClientConnection = {
       id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : 'plain', session: null, handler: null,
-      state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0,
+      state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0, deadline: undefined,
     };
     this.#open.add(conn);
     this.#perIp.set(ip, fromIp + 1);
@@ -148,9 +150,8 @@ export class ConnectionRegistry {
     this.#byPeer.set(key, conn);
     this.#byHolder.set(raw, conn);
     if (!tls) this.#o.metrics.connections.inc({ protocol: 'plain' });
-    let deadline: NodeJS.Timeout | undefined;
     if (tls) {
-      deadline = setTimeout(() => {
+      conn.deadline = setTimeout(() => {
         if (conn.established) return;
         this.hit('handshake_timeout', ip);
         this.#o.metrics.handshakeFailures.inc({ reason: 'timeout' });
@@ -158,7 +159,7 @@ export class ConnectionRegistry {
       }, limits.handshakeMs);
     }
     raw.once('close', () => {
-      clearTimeout(deadline);
+      clearTimeout(conn.deadline);
       this.#open.delete(conn);
       if (this.#byPeer.get(key) === conn) this.#byPeer.delete(key);
       const n = (this.#perIp.get(ip) ?? 1) - 1;
@@ -179,6 +180,8 @@ export class ConnectionRegistry {
     const conn = this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
     if (conn === undefined) return undefined;
     conn.established = true;
+    clearTimeout(conn.deadline);
+    conn.deadline = undefined;
     conn.socket = socket;
     if (conn.protocol === null) {
       conn.protocol = protocol;

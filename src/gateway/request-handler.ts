@@ -218,12 +218,11 @@ export function upstreamHost(d: Decision, req: ClientRequest): string {
 }
 
 /**
- * Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). `body` replaces
- * `req` as the request body where Node did not parse it (a declined upgrade, see proxy-ws.ts).
+ * Handles one request (HTTP/1.1 `request` event or an HTTP/2 stream through the compatibility API). `conn`: the
+ * registry entry when the caller already looked it up (server.ts does, for its per-connection counts).
  */
-export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse): void {
+export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: ClientRequest, res: ClientResponse, conn = connectionOf(deps, req)): void {
   const start = performance.now();
-  const conn = connectionOf(deps, req);
   const state = stateOf(rt, conn, req);
   const d = decide(rt, state, req.rawHeaders, req.url, Date.now(), req.httpVersion === '1.1', req.httpVersionMajor === 2);
   if (d.reason !== null || d.target === null) {

@@ -154,7 +154,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       });
     }
     if (rt.redirectPort !== undefined && !rt.tls) handleRedirect(rt, deps, req as IncomingMessage, res as ServerResponse);
-    else handleRequest(rt, deps, req, res);
+    else handleRequest(rt, deps, req, res, conn);
   };
 
   const wireHttp1 = (handler: Handler) => {
