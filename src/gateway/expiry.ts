@@ -4,8 +4,8 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { splitCertificates } from '../core/pem.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import { certificateFields } from './der.ts';
-import { formatDn } from './dn.ts';
+import { certificateFields } from './identity/der.ts';
+import { formatDn } from './identity/dn.ts';
 import type { ListenerRuntime } from './runtime.ts';
 
 /** Why a certificate is in use: served by a listener, trusted for clients, presented to or trusted for an upstream. */

@@ -1,17 +1,17 @@
 // `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic.
-import { upstreamPath, pathMappingOf } from './upstream-path.ts';
+import { upstreamPath, pathMappingOf } from './upstream/upstream-path.ts';
 import { X509Certificate } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
-import { parseIp } from './cidr.ts';
-import { identityFromCertificate, type ClientIdentity } from './identity.ts';
-import { normalizePath } from './path.ts';
-import { authorize } from './policy.ts';
-import { REASONS, type ReasonCode } from './reasons.ts';
-import { redirectLocation } from './redirect-server.ts';
-import { compileServer, matchRoute, selectSite } from './route-match.ts';
-import { loadTrust } from './trust.ts';
-import { verifyChainOffline } from './verify-offline.ts';
+import { parseIp } from './policy/cidr.ts';
+import { identityFromCertificate, type ClientIdentity } from './identity/identity.ts';
+import { normalizePath } from './policy/path.ts';
+import { authorize } from './policy/policy.ts';
+import { REASONS, type ReasonCode } from './policy/reasons.ts';
+import { redirectLocation } from './listener/redirect-server.ts';
+import { compileServer, matchRoute, selectSite } from './policy/route-match.ts';
+import { loadTrust } from './tls/trust.ts';
+import { verifyChainOffline } from './tls/verify-offline.ts';
 
 export interface ExplainInput {
   config: GatewayConfig;

@@ -6,11 +6,11 @@ import type { GatewayMetrics, MetricsServer } from '../observability/metrics.ts'
 import { startMetricsServer } from '../observability/metrics.ts';
 import { GatewayError } from '../core/errors.ts';
 import { parseDuration } from '../core/duration.ts';
-import { UpstreamPools } from './upstream-pool.ts';
+import { UpstreamPools } from './upstream/upstream-pool.ts';
 import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
-import { createListener } from './server.ts';
-import type { Listener, PreparedSwap } from './server.ts';
+import { createListener } from './listener/server.ts';
+import type { Listener, PreparedSwap } from './listener/server.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
 
 export interface GatewayDeps {

@@ -8,8 +8,8 @@ import type { ErrorCode } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig } from '../config/schema.ts';
-import { loadTrust } from './trust.ts';
-import type { Trust } from './trust.ts';
+import { loadTrust } from './tls/trust.ts';
+import type { Trust } from './tls/trust.ts';
 
 /** One thing `check` (and `serve` at start-up and reload) reports. Errors stop `serve`; warnings do not. */
 export interface Finding {

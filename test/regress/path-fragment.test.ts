@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EchoReply } from '../helpers/echo-upstream.ts';
 import { RawConnection, h2Session, h2Request } from '../helpers/tls-clients.ts';
-import { normalizePath } from '../../src/gateway/path.ts';
+import { normalizePath } from '../../src/gateway/policy/path.ts';
 import { gatewaySuite } from '../helpers/suite.ts';
 
 const suite = gatewaySuite({

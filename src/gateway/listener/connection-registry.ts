@@ -1,0 +1,259 @@
+// Every open client connection of one listener: admission (connection limits), the handshake deadline, lifetime
+// and request counts, the client-certificate state, and the work (requests, WebSockets, tunnels) that rests on it.
+import type { Socket } from 'node:net';
+import type { ServerHttp2Session } from 'node:http2';
+import type { Logger } from '../../observability/logger.ts';
+import type { GatewayMetrics } from '../../observability/metrics.ts';
+import type { ConnectionState } from '../tls/connection-identity.ts';
+import { unmapIp } from '../tls/connection-identity.ts';
+import type { CompiledPolicy } from '../policy/policy.ts';
+import type { ReasonCode } from '../policy/reasons.ts';
+
+/** The limits the registry enforces, read from the runtime in force each time they are needed. */
+export interface ConnectionLimits {
+  connections: number;
+  connectionsPerIp: number | undefined;
+  handshakeMs: number;
+  lifetimeMs: number;
+  requestsPerConnection: number;
+  /** Client-cancelled HTTP/2 streams tolerated per 10 s before the session is ended (rapid reset). */
+  resetsPer10s: number;
+}
+
+/** Names of limits as counted in `certgate_limit_hits_total{limit}`. */
+export type LimitName =
+  | 'connections' | 'connections_per_ip' | 'handshake_timeout' | 'lifetime' | 'requests_per_connection'
+  | 'http2_rapid_reset' | 'tunnel_idle' | 'body_size' | 'upstream_queue_full' | 'upstream_queue_timeout';
+
+/**
+ * Work that rests on the connection's verified client identity: an in-flight proxied request, a WebSocket or a TCP
+ * tunnel. When trust changes, the listener re-authorizes it under `route` and calls `close` if it is refused now.
+ */
+export interface BoundWork {
+  /** A compiled route, or TCP mode's route-like policy. */
+  route: { policy: CompiledPolicy };
+  kind: 'request' | 'websocket' | 'tunnel';
+  close(reason: ReasonCode): void;
+}
+
+export type ConnectionProtocol = 'h1' | 'h2' | 'plain' | 'tcp';
+
+/** One client connection, from accept to close. Owned by its listener's registry. */
+export interface ClientConnection {
+  readonly id: number;
+  /** The accepted TCP socket: its `close` is the one event every path ends in. */
+  readonly raw: Socket;
+  /** The socket HTTP is spoken on: the TLS socket once the handshake finished, else `raw`. */
+  socket: Socket;
+  /** Client address, IPv4-mapped IPv6 unwrapped. */
+  readonly ip: string;
+  readonly openedAt: number;
+  /** False until the TLS handshake finished (plain connections start true). */
+  established: boolean;
+  protocol: ConnectionProtocol | null;
+  /** The HTTP/2 session, once there is one. */
+  session: ServerHttp2Session | null;
+  /** The protocol handler that accepted it (a reload may put another in force; this one keeps serving it). */
+  handler: unknown;
+  /** Client-certificate state, read on the first request. */
+  state: ConnectionState | null;
+  /** Requests in progress and requests seen. */
+  active: number;
+  requests: number;
+  /** Set when the connection should close once idle (lifetime, request count, drain). */
+  retiring: boolean;
+  /** Handed over to a tunnel (WebSocket, TCP mode): no more requests on it, so tunnelIdle bounds it, not lifetime. */
+  tunnel: boolean;
+  /** Work to re-check when trust changes; null until there is some. */
+  work: Set<BoundWork> | null;
+  resetWindowStart: number;
+  resets: number;
+  /** The handshake deadline timer (TLS), cleared once the handshake finished or the socket closed. */
+  deadline: NodeJS.Timeout | undefined;
+}
+
+export interface RegistryOptions {
+  listen: string;
+  limits: () => ConnectionLimits;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  /** Closes a connection gracefully (HTTP/1.1: end when idle; HTTP/2: GOAWAY). Set by the listener. */
+  retire: (conn: ClientConnection) => void;
+}
+
+let ids = 0;
+
+/**
+ * The registry of one listener. Lookups by TLS socket or HTTP/2 session go through WeakMaps it owns; entries are
+ * removed when the TCP socket closes. Nothing here is module-level state except the id counter.
+ */
+export class ConnectionRegistry {
+  readonly #o: RegistryOptions;
+  readonly #open = new Set<ClientConnection>();
+  /** Accepted sockets by "address|port" until the TLS layer hands back its own socket for them. */
+  readonly #byPeer = new Map<string, ClientConnection>();
+  readonly #byHolder = new WeakMap<object, ClientConnection>();
+  readonly #perIp = new Map<string, number>();
+  #sweep: NodeJS.Timeout | undefined;
+  #sweepMs = 0;
+  /** Runs on every sweep (the listener re-checks work whose certificate may have expired meanwhile). */
+  onSweep: (() => void) | undefined;
+
+  constructor(options: RegistryOptions) {
+    this.#o = options;
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  connections(): IterableIterator<ClientConnection> {
+    return this.#open.values();
+  }
+
+  /** Counts a limit hit (metric; a debug log line, since scanners make these routine). */
+  hit(limit: LimitName, ip: string): void {
+    this.#o.metrics.limitHits.inc({ limit });
+    this.#o.logger.debug({ event: 'limit.hit', limit, ip, listen: this.#o.listen }, `limit reached: ${limit}`);
+  }
+
+  /**
+   * Admits an accepted socket or destroys it (over the listener's or the address's connection limit). Admitted
+   * sockets that are not established (TLS) within the handshake deadline are destroyed, never ended: `end()` on a
+   * socket whose handshake never finished does not complete, and the descriptor would stay in CLOSE-WAIT.
+   */
+  admit(raw: Socket, tls: boolean): ClientConnection | null {
+    const limits = this.#o.limits();
+    const ip = unmapIp(raw.remoteAddress);
+    if (raw.remoteAddress === undefined) {
+      raw.destroy();
+      return null;
+    }
+    if (this.#open.size >= limits.connections) {
+      this.hit('connections', ip);
+      raw.destroy();
+      return null;
+    }
+    const fromIp = this.#perIp.get(ip) ?? 0;
+    if (limits.connectionsPerIp !== undefined && fromIp >= limits.connectionsPerIp) {
+      this.hit('connections_per_ip', ip);
+      raw.destroy();
+      return null;
+    }
+    const conn: ClientConnection = {
+      id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : 'plain', session: null, handler: null,
+      state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0, deadline: undefined,
+    };
+    this.#open.add(conn);
+    this.#perIp.set(ip, fromIp + 1);
+    const key = `${raw.remoteAddress}|${raw.remotePort}`;
+    this.#byPeer.set(key, conn);
+    this.#byHolder.set(raw, conn);
+    if (!tls) this.#o.metrics.connections.inc({ protocol: 'plain' });
+    if (tls) {
+      conn.deadline = setTimeout(() => {
+        if (conn.established) return;
+        this.hit('handshake_timeout', ip);
+        this.#o.metrics.handshakeFailures.inc({ reason: 'timeout' });
+        raw.destroy();
+      }, limits.handshakeMs);
+    }
+    raw.once('close', () => {
+      clearTimeout(conn.deadline);
+      this.#open.delete(conn);
+      if (this.#byPeer.get(key) === conn) this.#byPeer.delete(key);
+      const n = (this.#perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, n);
+      if (conn.protocol) this.#o.metrics.connections.dec({ protocol: conn.protocol });
+    });
+    // a client that half-closes before the handshake completed will never complete it
+    if (tls) raw.once('end', () => {
+      if (!conn.established) raw.destroy();
+    });
+    this.#armSweep(limits);
+    return conn;
+  }
+
+  /** Marks the connection behind `socket` (the TLS socket of an accepted raw socket) established. */
+  established(socket: Socket, protocol: ConnectionProtocol): ClientConnection | undefined {
+    const conn = this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+    if (conn === undefined) return undefined;
+    conn.established = true;
+    clearTimeout(conn.deadline);
+    conn.deadline = undefined;
+    conn.socket = socket;
+    if (conn.protocol === null) {
+      conn.protocol = protocol;
+      this.#o.metrics.connections.inc({ protocol });
+    }
+    this.#byHolder.set(socket, conn);
+    return conn;
+  }
+
+  /** Links an HTTP/2 session to its connection. */
+  attachSession(session: ServerHttp2Session): ClientConnection | undefined {
+    const socket = session.socket;
+    const conn = this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+    if (conn === undefined) return undefined;
+    conn.session = session;
+    this.#byHolder.set(session, conn);
+    return conn;
+  }
+
+  /** The connection of a TLS socket, raw socket or HTTP/2 session. */
+  of(holder: object): ClientConnection | undefined {
+    return this.#byHolder.get(holder);
+  }
+
+  /** Counts a client-cancelled HTTP/2 stream; true when the connection went over the rapid-reset limit. */
+  noteReset(conn: ClientConnection, now: number): boolean {
+    if (now - conn.resetWindowStart > 10_000) {
+      conn.resetWindowStart = now;
+      conn.resets = 0;
+    }
+    return ++conn.resets > this.#o.limits().resetsPer10s;
+  }
+
+  /** Registers work resting on the connection's identity; returns the function that unregisters it. */
+  bind(conn: ClientConnection, work: BoundWork): () => void {
+    (conn.work ??= new Set()).add(work);
+    return () => conn.work?.delete(work);
+  }
+
+  /** Closes every open connection at once (stop after the drain timeout). */
+  destroyAll(): void {
+    for (const c of this.#open) c.raw.destroy();
+  }
+
+  /** Stops the sweep timer (the listener is closed). */
+  close(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  // Lifetime: one timer per listener walks the connections, not one timer per connection.
+  #armSweep(limits: ConnectionLimits): void {
+    const every = Math.min(Math.max(Math.floor(limits.lifetimeMs / 4), 250), 5_000);
+    if (this.#sweep !== undefined && every === this.#sweepMs) return;
+    clearInterval(this.#sweep);
+    this.#sweepMs = every;
+    this.#sweep = setInterval(() => this.#sweepOnce(), every);
+    this.#sweep.unref();
+  }
+
+  #sweepOnce(): void {
+    if (this.#open.size === 0) {
+      this.close();
+      return;
+    }
+    this.onSweep?.();
+    const { lifetimeMs } = this.#o.limits();
+    const now = Date.now();
+    for (const c of this.#open) {
+      if (c.retiring || c.tunnel || !c.established || now - c.openedAt < lifetimeMs) continue;
+      this.hit('lifetime', c.ip);
+      this.#o.retire(c);
+    }
+  }
+}
