@@ -1,17 +1,19 @@
-// `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic.
+// `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic
+// by the server's own decision function (request-handler.ts `decide`) on an imagined connection.
 import { upstreamPath, pathMappingOf } from './upstream/upstream-path.ts';
 import { X509Certificate } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
 import { parseIp } from './policy/cidr.ts';
-import { identityFromCertificate, type ClientIdentity } from './identity/identity.ts';
+import { identityFromCertificate } from './identity/identity.ts';
 import { normalizePath } from './policy/path.ts';
-import { authorize } from './policy/policy.ts';
 import { REASONS, type ReasonCode } from './policy/reasons.ts';
 import { redirectLocation } from './listener/redirect-server.ts';
-import { compileServer, matchRoute, selectSite } from './policy/route-match.ts';
-import { loadTrust } from './tls/trust.ts';
-import { verifyChainOffline } from './tls/verify-offline.ts';
+import { compileServer } from './policy/route-match.ts';
+import { verifyChainOffline, type OfflineVerification } from './tls/verify-offline.ts';
+import { connectionVerdict, imaginedConnection } from './tls/connection-identity.ts';
+import { decide, type DecisionContext } from './http/request-handler.ts';
+import { clientAuthPolicy, loadClientTrust, sitesOf } from './runtime.ts';
 
 export interface ExplainInput {
   config: GatewayConfig;
@@ -146,68 +148,86 @@ export function explainRequest(input: ExplainInput): Explanation {
     return e;
   }
 
-  // the certificate, as the handshake and the per-request revocation check would see it
-  let verifyReason: ReasonCode | null = mode === 'off' ? 'no_certificate' : null;
-  let identity: ClientIdentity | null = null;
+  // the certificate: what the handshake's own verification (OpenSSL) would say of it...
+  const trust = mode === 'off' ? null : loadClientTrust(server);
+  const policy = clientAuthPolicy(server, trust);
+  let leaf: X509Certificate | null = null;
+  let opensslReason: ReasonCode | null = null;
+  let offline: OfflineVerification | null = null;
   if (mode === 'off') {
     if (input.cert) warnings.push(`this server does not ask for client certificates; ${input.cert.file} is not used`);
-  } else if (!input.cert) {
-    verifyReason = 'no_certificate';
-  } else {
-    const [leaf, ...intermediates] = input.cert.certs;
+  } else if (input.cert) {
+    const [first, ...intermediates] = input.cert.certs;
     const ca = server.clientAuth!;
-    const trust = loadTrust(ca);
-    const v = verifyChainOffline(leaf, trust, now, ca.verifyDepth, { intermediates, staleCrl: ca.staleCrl });
-    warnings.push(...v.warnings, ...trust.missingCrl.map((s) => `no CRL is configured for the CA "${s}"`));
-    const presented = identityFromCertificate(leaf);
-    verifyReason = v.ok ? null : v.reason;
-    if (v.ok) identity = presented;
-    e.certificate = {
-      file: input.cert.file,
-      subject: presented.subject,
-      issuer: presented.issuer,
-      serial: presented.serial,
-      fingerprint: presented.fingerprint,
-      notBefore: presented.notBefore.toISOString(),
-      notAfter: presented.notAfter.toISOString(),
-      sans: presented.sans,
-      verified: v.ok,
-      reason: v.ok ? null : v.reason,
-      detail: v.ok ? null : v.detail,
-      chain: v.chain.map((c) => identityFromCertificate(c).subject),
-    };
+    offline = verifyChainOffline(first, trust!, now, ca.verifyDepth, { intermediates, staleCrl: ca.staleCrl });
+    warnings.push(...offline.warnings, ...trust!.missingCrl.map((s) => `no CRL is configured for the CA "${s}"`));
+    leaf = first;
+    // revocation, CRL coverage and staleness are certgate's checks, made per request below, not OpenSSL's
+    opensslReason = offline.ok || !HANDSHAKE_REASONS.has(offline.reason) ? null : offline.reason;
   }
-  if (mode === 'require' && verifyReason !== null && HANDSHAKE_REASONS.has(verifyReason)) {
+  if (mode === 'require' && (leaf === null || opensslReason !== null)) {
+    const reason = opensslReason ?? 'no_certificate';
+    if (leaf !== null) e.certificate = describe(input.cert!.file, leaf, reason, offline);
     e.outcome = {
-      action: 'handshake_failure', status: null, reason: verifyReason,
-      message: `the TLS handshake fails (clientAuth.mode: require): ${REASONS[verifyReason].text}`, location: null,
+      action: 'handshake_failure', status: null, reason,
+      message: `the TLS handshake fails (clientAuth.mode: require): ${REASONS[reason].text}`, location: null,
     };
     return e;
   }
-
-  // site, path, route, authorization: the order of the gateway's request pipeline
-  const compiled = compileServer(server, `servers[${index}]`);
-  const selected = selectSite(compiled, u.authority, sni);
-  if ('reason' in selected) return refuse(selected.reason);
-  e.site = { label: selected.site.label, hosts: selected.site.hosts };
-  const norm = normalizePath(u.rawPath);
-  if (!norm.ok) {
-    e.path.error = norm.detail;
-    return refuse('bad_path');
+  // ...then the connection and the request go through the gateway's own decision function (request-handler.ts)
+  const state = imaginedConnection(sourceIp, sni, leaf, opensslReason, policy, trust);
+  if (leaf !== null && policy !== null && trust !== null) {
+    const verdict = connectionVerdict(state, trust, policy, now.getTime());
+    e.certificate = describe(input.cert!.file, leaf, verdict.reason, offline, state.chain);
   }
-  e.path.normalized = norm.path;
-  const route = matchRoute(selected.site, norm.path);
-  if (!route) return refuse('no_route');
-  const upstream = upstreamOf(route.config.upstream);
-  e.route = { label: route.label, path: route.path, upstream, public: route.config.public, websocket: route.config.websocket };
-  const decision = authorize(route, { identity, verifyReason, sourceIp });
-  e.rule = decision.rule;
-  if (!decision.allowed) return refuse(decision.reason);
+  const label = `servers[${index}]`;
+  const context: DecisionContext<true> = {
+    compiled: compileServer({ ...server, sites: sitesOf(server), routes: undefined }, label),
+    clientAuth: policy,
+    trust,
+    maxHeaderSize: server.maxHeaderSize,
+    targets: new Map(sitesOf(server).flatMap((site) => site.routes.map((r) => [r, true] as const))),
+  };
+  const d = decide(context, state, ['host', u.authority], u.rawPath + u.query, now.getTime(), true, false);
+  if (d.site) e.site = { label: d.site.label, hosts: d.site.hosts };
+  if (d.reason === 'bad_path') {
+    const norm = normalizePath(u.rawPath);
+    e.path.error = norm.ok ? null : norm.detail;
+  } else if (d.site) {
+    e.path.normalized = d.path;
+  }
+  const route = d.route;
+  if (route) {
+    e.route = { label: route.label, path: route.path, upstream: upstreamOf(route.config.upstream), public: route.config.public, websocket: route.config.websocket };
+    e.rule = d.rule ?? null;
+  }
+  if (d.reason !== null || !route) return refuse(d.reason ?? 'internal_error');
   // the path the upstream is sent, as request-handler.ts builds it (base path, stripPrefix)
   const cfg = route.config.upstream;
-  const location = new URL(typeof cfg === 'string' ? cfg : cfg.url).origin + upstreamPath(pathMappingOf(route.config), norm.path) + u.query;
+  const location = new URL(typeof cfg === 'string' ? cfg : cfg.url).origin + upstreamPath(pathMappingOf(route.config), d.path) + d.query;
   e.outcome = { action: 'proxy', status: null, reason: null, message: `proxied to ${location}; the status is the upstream's`, location };
   return e;
+}
+
+function describe(
+  file: string, leaf: X509Certificate, reason: ReasonCode | null, offline: OfflineVerification | null, chain?: X509Certificate[],
+): NonNullable<Explanation['certificate']> {
+  const presented = identityFromCertificate(leaf);
+  const detail = reason === null ? null : offline && !offline.ok && offline.reason === reason ? offline.detail : REASONS[reason].text;
+  return {
+    file,
+    subject: presented.subject,
+    issuer: presented.issuer,
+    serial: presented.serial,
+    fingerprint: presented.fingerprint,
+    notBefore: presented.notBefore.toISOString(),
+    notAfter: presented.notAfter.toISOString(),
+    sans: presented.sans,
+    verified: reason === null,
+    reason,
+    detail,
+    chain: (chain && chain.length > 0 ? chain : offline?.chain ?? [leaf]).map((c) => identityFromCertificate(c).subject),
+  };
 }
 
 /** Reads the certificates of a --cert file: PEM (leaf first, then intermediates) or one DER certificate. */

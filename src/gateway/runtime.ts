@@ -111,16 +111,20 @@ export function loadClientTrust(server: ServerConfig): Trust | null {
   return loadTrust(ca);
 }
 
+/** How the listener treats client certificates; null when it never asks for one. */
+export function clientAuthPolicy(config: ServerConfig, trust: Trust | null): ClientAuthPolicy | null {
+  return trust && config.clientAuth
+    ? { mode: config.clientAuth.mode, verifyDepth: config.clientAuth.verifyDepth, staleCrl: config.clientAuth.staleCrl }
+    : null;
+}
+
 /** Compiles one listener. Throws ConfigError on unreadable files or inconsistent TLS material. */
 export function compileListener(input: ServerConfig, pools: UpstreamPools): ListenerRuntime {
   const config: ServerConfig = { ...input, sites: sitesOf(input), routes: undefined };
   const { host, port } = splitListen(config.listen);
   const tls = config.tls !== undefined;
   const trust = loadClientTrust(config);
-  const clientAuth: ClientAuthPolicy | null =
-    trust && config.clientAuth
-      ? { mode: config.clientAuth.mode, verifyDepth: config.clientAuth.verifyDepth, staleCrl: config.clientAuth.staleCrl }
-      : null;
+  const clientAuth = clientAuthPolicy(config, trust);
   const tlsMaterial = tls ? buildTlsMaterial(config, trust ? trust.caPems.join('') : undefined, clientAuth?.mode ?? 'off') : null;
   let template: string | undefined;
   if (config.errorPage) {

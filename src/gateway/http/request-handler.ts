@@ -12,7 +12,8 @@ import { scanRequestHeaders, locationRewriter } from './headers.ts';
 import type { RequestHeaderScan } from './headers.ts';
 import { normalizePath } from '../policy/path.ts';
 import { selectSite, matchRoute, hostFromHeader } from '../policy/route-match.ts';
-import type { CompiledRoute } from '../policy/route-match.ts';
+import type { CompiledRoute, CompiledSite } from '../policy/route-match.ts';
+import type { RouteConfig } from '../../config/schema.ts';
 import { authorize } from '../policy/policy.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from '../tls/connection-identity.ts';
@@ -32,8 +33,20 @@ export interface HandlerDeps {
   registry: ConnectionRegistry;
 }
 
+/**
+ * What the decision steps read from a listener: `ListenerRuntime` in the server, a runtime compiled without sockets or
+ * upstream pools in `certgate explain` (so the dry run is this very function, not a copy of it).
+ */
+export interface DecisionContext<T = RouteTarget> {
+  compiled: ListenerRuntime['compiled'];
+  clientAuth: ListenerRuntime['clientAuth'];
+  trust: ListenerRuntime['trust'];
+  maxHeaderSize: number;
+  targets: ReadonlyMap<RouteConfig, T>;
+}
+
 /** The outcome of the decision steps (everything before proxying), shared with the WebSocket path. */
-export interface Decision {
+export interface Decision<T = RouteTarget> {
   scan: RequestHeaderScan;
   state: ConnectionState;
   verdict: Verdict;
@@ -43,10 +56,14 @@ export interface Decision {
   /** "?..." or "". */
   query: string;
   reason: ReasonCode | null;
-  target: RouteTarget | null;
+  target: T | null;
   routePath: string | undefined;
+  /** The site picked by Host and SNI (undefined when none was). */
+  site?: CompiledSite;
   /** The matched route (for re-authorizing open work when trust changes). */
   route?: CompiledRoute;
+  /** The allow/deny rule that decided (null: a default), once authorization ran. */
+  rule?: string | null;
 }
 
 const H2_INTERNAL_ERROR = h2constants.NGHTTP2_INTERNAL_ERROR;
@@ -70,12 +87,12 @@ export function stateOf(rt: ListenerRuntime, conn: ClientConnection | undefined,
 }
 
 /** Runs every decision step in the order the issue fixes. Pure apart from the per-connection caches. */
-export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number, http11 = false, http2 = false): Decision {
+export function decide<T = RouteTarget>(rt: DecisionContext<T>, state: ConnectionState, rawHeaders: string[], url: string | undefined, now: number, http11 = false, http2 = false): Decision<T> {
   // 1. Identity headers (and hop-by-hop fields) are gone before anything looks at the request.
   const scan = scanRequestHeaders(rawHeaders);
   let host = scan.host;
   let target = url ?? '';
-  const d: Decision = { scan, state, verdict: NO_CLIENT_AUTH, host, path: '', query: '', reason: null, target: null, routePath: undefined };
+  const d: Decision<T> = { scan, state, verdict: NO_CLIENT_AUTH, host, path: '', query: '', reason: null, target: null, routePath: undefined };
   if (target.charCodeAt(0) !== 47 /* '/' */) {
     // absolute-form (RFC 9112 §3.2.2): its authority replaces Host
     const m = ABSOLUTE_FORM.exec(target);
@@ -102,6 +119,7 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   // 2. Site by SNI and Host, on every request (HTTP/2 coalescing reuses one connection for several hosts).
   const selected = selectSite(rt.compiled, host, state.servername);
   if ('reason' in selected) return fail(d, selected.reason, rawPath);
+  d.site = selected.site;
   // 3. Path normalization, 4. route.
   const norm = normalizePath(rawPath);
   if (!norm.ok) return fail(d, 'bad_path', rawPath);
@@ -115,13 +133,14 @@ export function decide(rt: ListenerRuntime, state: ConnectionState, rawHeaders: 
   if (rt.clientAuth !== null && rt.trust !== null) d.verdict = connectionVerdict(state, rt.trust, rt.clientAuth, now);
   // 6. Authorization: only a verified, unrevoked identity is ever looked at.
   const decision = authorize(route, { identity: d.verdict.identity, verifyReason: d.verdict.reason, sourceIp: state.ip });
+  d.rule = decision.rule;
   if (!decision.allowed) return fail(d, decision.reason, norm.path);
   d.target = rt.targets.get(config) ?? null;
   if (d.target === null) return fail(d, 'internal_error', norm.path);
   return d;
 }
 
-function fail(d: Decision, reason: ReasonCode, path: string): Decision {
+function fail<T>(d: Decision<T>, reason: ReasonCode, path: string): Decision<T> {
   d.reason = reason;
   d.path = path;
   return d;

@@ -180,6 +180,26 @@ export function readConnection(socket: TLSSocket | Socket, policy: ClientAuthPol
   return state;
 }
 
+/**
+ * The state of a connection that is only imagined (`certgate explain`): the client at `ip` sent `servername` and
+ * `leaf`, and the handshake's own verification gave `opensslReason`. From here on it is treated as a real one.
+ */
+export function imaginedConnection(
+  ip: string, servername: string | null, leaf: X509Certificate | null, opensslReason: ReasonCode | null,
+  policy: ClientAuthPolicy | null, trust: RevocationSource | null,
+): ConnectionState {
+  const state: ConnectionState = {
+    ip, servername, chain: [], tlsReason: 'no_certificate', leaf: null, opensslReason: 'no_certificate', policy,
+    peerTrust: null, presented: null, trust: null, verdict: null, peer: null,
+  };
+  if (leaf !== null && policy !== null && policy.mode !== 'off') {
+    state.leaf = leaf;
+    state.opensslReason = opensslReason;
+    derivePeer(state, trust, policy);
+  }
+  return state;
+}
+
 function readPeer(socket: TLSSocket, policy: ClientAuthPolicy, trust: RevocationSource | null, state: ConnectionState): void {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return;
