@@ -388,6 +388,9 @@ export const Server = shape(z
       .optional()
       .describe('Shorthand for one site with hosts ["*"].'),
     tcp: TcpMode.optional(),
+    trustIdentityHeadersFrom: shape(z.array(Rule).min(1), 'a list of rules naming the gateway in front, e.g. [{cn: edge-gateway}]')
+      .optional()
+      .describe('Chained gateways: when the verified client certificate of the connection matches one of these rules (the gateway in front), the X-Client-* headers it sends are taken as the original client\'s identity for allow/deny and passed on; from any other peer they are stripped. Each rule needs a certificate key (sourceIp can only narrow).'),
   }), 'a server such as {listen: "127.0.0.1:8443", tls: {...}, routes: [...]}')
   .describe('A listener.');
 

@@ -73,6 +73,7 @@ function checkServer(server: ServerConfig, base: ConfigPath, src: SourceMap, add
     return;
   }
 
+  checkIdentityHops(server, base, src, add);
   if (!server.tls) {
     if (!isLoopbackHost(host) && !server.allowPlainRemote) {
       add(`${name}.listen: plain HTTP (no tls:) on ${server.listen} would carry requests unencrypted over the network`, valuePosition(src, p('listen')),
@@ -141,12 +142,31 @@ function checkRoutes(routes: RouteConfig[], base: ConfigPath, src: SourceMap, ad
   });
 }
 
+/** trustIdentityHeadersFrom: only a verified certificate can make a peer a trusted hop. */
+function checkIdentityHops(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
+  const rules = server.trustIdentityHeadersFrom;
+  if (!rules) return;
+  const name = pathText(base);
+  if (!server.tls || !server.clientAuth || server.clientAuth.mode === 'off') {
+    add(`${name}.trustIdentityHeadersFrom needs a TLS server that asks for client certificates (the hop is recognized by its certificate)`,
+      keyPosition(src, base, 'trustIdentityHeadersFrom'), 'add tls: and clientAuth: {ca: ..., mode: verify}, or remove trustIdentityHeadersFrom');
+  }
+  rules.forEach((rule, i) => {
+    const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
+    if (keys.length === 1 && keys[0] === 'sourceIp') {
+      add(`${name}.trustIdentityHeadersFrom[${i}]: a rule of sourceIp alone would trust any local process's headers`, valuePosition(src, [...base, 'trustIdentityHeadersFrom', i]),
+        'name the gateway in front by its certificate, e.g. {cn: edge-gateway, sourceIp: 10.0.0.5}');
+    }
+  });
+}
+
 /** TCP mode: a byte pipe behind mutual TLS, so TLS and a client certificate are required and nothing HTTP applies. */
 function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
   const name = pathText(base);
   for (const key of ['routes', 'sites'] as const) {
     if (server[key] && server[key].length > 0) add(`${name}: a tcp: server pipes bytes to one upstream, so it has no ${key}`, keyPosition(src, base, key), `remove ${key}, or put them on a server without tcp:`);
   }
+  if (server.trustIdentityHeadersFrom) add(`${name}: trustIdentityHeadersFrom is about HTTP headers, not a tcp: server`, keyPosition(src, base, 'trustIdentityHeadersFrom'), 'remove trustIdentityHeadersFrom');
   if (server.redirectToHttps !== undefined) add(`${name}: redirectToHttps is for plain HTTP servers, not a tcp: server`, keyPosition(src, base, 'redirectToHttps'), 'remove redirectToHttps');
   if (!server.tls) add(`${name}: a tcp: server needs tls: (TCP mode is mutual TLS in front of the service)`, keyPosition(src, base, 'tcp'), 'add tls: {cert: ..., key: ...}');
   if (!server.clientAuth || server.clientAuth.mode === 'off') {

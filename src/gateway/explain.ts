@@ -13,7 +13,7 @@ import { compileServer } from './policy/route-match.ts';
 import { verifyChainOffline, type OfflineVerification } from './tls/verify-offline.ts';
 import { connectionVerdict, imaginedConnection } from './tls/connection-identity.ts';
 import { decide, type DecisionContext } from './http/request-handler.ts';
-import { clientAuthPolicy, loadClientTrust, sitesOf } from './runtime.ts';
+import { clientAuthPolicy, compileIdentityHops, loadClientTrust, sitesOf } from './runtime.ts';
 
 export interface ExplainInput {
   config: GatewayConfig;
@@ -185,6 +185,7 @@ export function explainRequest(input: ExplainInput): Explanation {
     compiled: compileServer({ ...server, sites: sitesOf(server), routes: undefined }, label),
     clientAuth: policy,
     trust,
+    identityHops: compileIdentityHops(server, label),
     maxHeaderSize: server.maxHeaderSize,
     targets: new Map(sitesOf(server).flatMap((site) => site.routes.map((r) => [r, true] as const))),
   };

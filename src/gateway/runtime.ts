@@ -22,7 +22,7 @@ import type { PathMapping } from './upstream/upstream-path.ts';
 import type { ClientAuthPolicy } from './tls/connection-identity.ts';
 import type { ConnectionLimits } from './listener/connection-registry.ts';
 import { compileRules } from './policy/policy.ts';
-import type { CompiledPolicy } from './policy/policy.ts';
+import type { CompiledPolicy, CompiledRule } from './policy/policy.ts';
 
 /** TCP mode (`tcp:`): the one upstream every allowed connection is piped to, and its access policy. */
 export interface TcpTarget {
@@ -65,6 +65,8 @@ export interface ListenerRuntime {
   compiled: CompiledServer;
   /** null when no client certificate is requested (no clientAuth, mode off, or a plain listener). */
   clientAuth: ClientAuthPolicy | null;
+  /** `trustIdentityHeadersFrom`: the peers whose X-Client-* headers are taken as the client's identity; null: none. */
+  identityHops: CompiledRule[] | null;
   /** Mutable: replaced when CRLs are re-read (a new object = a new generation for the per-connection caches). */
   trust: Trust | null;
   tlsMaterial: TlsMaterial | null;
@@ -118,6 +120,12 @@ export function clientAuthPolicy(config: ServerConfig, trust: Trust | null): Cli
     : null;
 }
 
+/** The compiled `trustIdentityHeadersFrom` rules of a server; null when it has none. */
+export function compileIdentityHops(config: ServerConfig, where: string): CompiledRule[] | null {
+  const rules = config.trustIdentityHeadersFrom;
+  return rules && rules.length > 0 ? compileRules({ allow: rules }, `${where}.trustIdentityHeadersFrom`).allow : null;
+}
+
 /** Compiles one listener. Throws ConfigError on unreadable files or inconsistent TLS material. */
 export function compileListener(input: ServerConfig, pools: UpstreamPools): ListenerRuntime {
   const config: ServerConfig = { ...input, sites: sitesOf(input), routes: undefined };
@@ -157,6 +165,7 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
     scheme: tls ? 'https' : 'http',
     compiled: compileServer(config),
     clientAuth,
+    identityHops: compileIdentityHops(config, config.listen),
     trust,
     tlsMaterial,
     security: buildSecurityHeaders(config.securityHeaders, tls),

@@ -8,6 +8,7 @@ import type { PathMapping } from '../upstream/upstream-path.ts';
 /** The identity headers certgate sets; any the client sends are deleted, whatever their case or count. */
 export const IDENTITY_HEADERS = [
   'x-client-verify', 'x-client-subject', 'x-client-issuer', 'x-client-serial', 'x-client-fingerprint', 'x-client-cert',
+  'x-client-hop-subject',
 ] as const;
 
 /** Connection-specific fields (RFC 9110 §7.6.1, RFC 9113 §8.2.2) plus the proxy-auth pair meant for a proxy, not the app. */
@@ -31,9 +32,10 @@ const TRANSFER_ENCODING = 5;
 const CONTENT_LENGTH = 6;
 const COOKIE = 7;
 const UPGRADE = 8;
+const IDENTITY = 9;
 
 const REQUEST_ACTIONS = new Map<string, number>([
-  ...IDENTITY_HEADERS.map((h) => [h, DROP] as [string, number]),
+  ...IDENTITY_HEADERS.map((h) => [h, IDENTITY] as [string, number]),
   ...HOP_BY_HOP.map((h) => [h, DROP] as [string, number]),
   // set by the gateway from what it knows, never taken from the client
   ['x-real-ip', DROP], ['x-forwarded-proto', DROP], ['x-forwarded-host', DROP],
@@ -63,6 +65,12 @@ export interface RequestHeaderScan {
   /** Value of Upgrade, lowercased (e.g. "websocket"). */
   upgrade: string | undefined;
   /**
+   * The identity headers the client sent (never forwarded), lowercase name -> first value; undefined when none.
+   * Read only when the peer is a trusted hop (trustIdentityHeadersFrom); a repeated field makes `identityRepeated`.
+   */
+  identity: Map<string, string> | undefined;
+  identityRepeated: boolean;
+  /**
    * Size of the header block counted as the HTTP/1.1 parser counts it against maxHeaderSize (name, ": ", value,
    * CRLF per field), so HTTP/2 requests can be held to the same limit.
    */
@@ -83,6 +91,8 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   let xff: string | undefined;
   let hasBody = false;
   let upgrade: string | undefined;
+  let identity: Map<string, string> | undefined;
+  let identityRepeated = false;
   let connectionTokens: string[] | undefined;
   let cookie: string | undefined;
   let bytes = 0;
@@ -103,6 +113,11 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
     const value = raw[i + 1];
     switch (action) {
       case DROP:
+        break;
+      case IDENTITY:
+        identity ??= new Map();
+        if (identity.has(lower)) identityRepeated = true;
+        else identity.set(lower, value);
         break;
       case HOST:
         // h2 carries :authority (preferred) and maybe host; repeated Host lines are counted for the 400
@@ -141,7 +156,7 @@ export function scanRequestHeaders(raw: readonly string[]): RequestHeaderScan {
   if (connectionTokens) removeNamed(forward, new Set(connectionTokens));
   const host = authority ?? hostField;
   const hostBesideAuthority = authority !== undefined ? hostField : undefined;
-  return { forward, host, hostCount, hostBesideAuthority, xff, hasBody, upgrade, bytes };
+  return { forward, host, hostCount, hostBesideAuthority, xff, hasBody, upgrade, identity, identityRepeated, bytes };
 }
 
 // Removes the fields named by the Connection header (RFC 9110 §7.6.1). Rare, so a second pass is fine.

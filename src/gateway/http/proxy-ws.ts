@@ -160,7 +160,7 @@ function tunnel(rt: ListenerRuntime, deps: HandlerDeps, req: IncomingMessage, cl
   // The connection carries no more requests: lifetime (which ends idle keep-alive connections) must not end it.
   if (conn !== undefined) conn.tunnel = true;
   const unbind = conn !== undefined && d.route !== undefined && !d.route.config.public && d.verdict.identity !== null
-    ? deps.registry.bind(conn, { route: d.route, kind: 'websocket', close: () => { client.destroy(); upstream.destroy(); } })
+    ? deps.registry.bind(conn, { route: d.route, kind: 'websocket', close: () => { client.destroy(); upstream.destroy(); }, forwarded: d.forwarded })
     : undefined;
   (client as Socket).setTimeout(rt.tunnelIdleMs, () => {
     deps.registry.hit('tunnel_idle', d.state.ip);

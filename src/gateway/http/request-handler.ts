@@ -18,8 +18,9 @@ import { authorize } from '../policy/policy.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from '../tls/connection-identity.ts';
 import type { ConnectionState, Verdict } from '../tls/connection-identity.ts';
-import type { ConnectionRegistry, ClientConnection } from '../listener/connection-registry.ts';
+import type { ConnectionRegistry, ClientConnection, ForwardedIdentity } from '../listener/connection-registry.ts';
 import { proxyHttp } from './proxy-http.ts';
+import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { reasonForUpstreamError } from '../upstream/upstream-errors.ts';
 import { upstreamPath } from '../upstream/upstream-path.ts';
 import type { ClientRequest, ClientResponse } from './proxy-http.ts';
@@ -41,6 +42,7 @@ export interface DecisionContext<T = RouteTarget> {
   compiled: ListenerRuntime['compiled'];
   clientAuth: ListenerRuntime['clientAuth'];
   trust: ListenerRuntime['trust'];
+  identityHops: ListenerRuntime['identityHops'];
   maxHeaderSize: number;
   targets: ReadonlyMap<RouteConfig, T>;
 }
@@ -64,6 +66,8 @@ export interface Decision<T = RouteTarget> {
   route?: CompiledRoute;
   /** The allow/deny rule that decided (null: a default), once authorization ran. */
   rule?: string | null;
+  /** The identity came from a trusted gateway in front (trustIdentityHeadersFrom), in these headers. */
+  forwarded?: ForwardedIdentity;
 }
 
 const H2_INTERNAL_ERROR = h2constants.NGHTTP2_INTERNAL_ERROR;
@@ -130,7 +134,15 @@ export function decide<T = RouteTarget>(rt: DecisionContext<T>, state: Connectio
   d.routePath = config.path;
   d.route = route;
   // 5. The certificate, checked against the CRLs in force now (cached per connection per trust generation).
-  if (rt.clientAuth !== null && rt.trust !== null) d.verdict = connectionVerdict(state, rt.trust, rt.clientAuth, now);
+  if (rt.clientAuth !== null && rt.trust !== null) {
+    d.verdict = connectionVerdict(state, rt.trust, rt.clientAuth, now);
+    // a trusted gateway in front (its own certificate verified and matched): its X-Client-* headers name the client
+    const hop = d.verdict.identity;
+    if (rt.identityHops !== null && hop !== null && rt.identityHops.some((rule) => rule.matches(hop, state.ip))) {
+      d.verdict = forwardedVerdict(scan.identity, scan.identityRepeated, hop, rt.trust, now);
+      d.forwarded = { sent: scan.identity, repeated: scan.identityRepeated };
+    }
+  }
   // 6. Authorization: only a verified, unrevoked identity is ever looked at.
   const decision = authorize(route, { identity: d.verdict.identity, verifyReason: d.verdict.reason, sourceIp: state.ip });
   d.rule = decision.rule;
@@ -317,7 +329,7 @@ export function handleRequest(rt: ListenerRuntime, deps: HandlerDeps, req: Clien
     },
   });
   if (conn !== undefined && !route.config.public && d.verdict.identity !== null) {
-    unbind = deps.registry.bind(conn, { route, kind: 'request', close: cut });
+    unbind = deps.registry.bind(conn, { route, kind: 'request', close: cut, forwarded: d.forwarded });
   }
 }
 

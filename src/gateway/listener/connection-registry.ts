@@ -34,6 +34,14 @@ export interface BoundWork {
   route: { policy: CompiledPolicy };
   kind: 'request' | 'websocket' | 'tunnel';
   close(reason: ReasonCode): void;
+  /** Set when a trusted gateway in front named the client (trustIdentityHeadersFrom): its identity headers. */
+  forwarded?: ForwardedIdentity;
+}
+
+/** The identity headers a trusted hop sent with a request, kept so a trust change can judge them again. */
+export interface ForwardedIdentity {
+  sent: ReadonlyMap<string, string> | undefined;
+  repeated: boolean;
 }
 
 export type ConnectionProtocol = 'h1' | 'h2' | 'plain' | 'tcp';

@@ -19,6 +19,7 @@ import { reasonFromTlsError, REASONS } from '../policy/reasons.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import type { ListenerRuntime } from '../runtime.ts';
 import type { Trust } from '../tls/trust.ts';
+import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { connectionVerdict, unmapIp } from '../tls/connection-identity.ts';
 import { authorize } from '../policy/policy.ts';
 import { createAcceptor } from './acceptor.ts';
@@ -323,8 +324,12 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       const rt = handlerOf(conn).rt;
       if (rt.clientAuth === null || rt.trust === null) continue;
       const verdict = connectionVerdict(conn.state, rt.trust, rt.clientAuth, now);
+      const hop = verdict.identity;
+      const hopTrusted = hop !== null && rt.identityHops !== null && rt.identityHops.some((rule) => rule.matches(hop, conn.ip));
       for (const work of [...conn.work]) {
-        const decision = authorize(work.route, { identity: verdict.identity, verifyReason: verdict.reason, sourceIp: conn.ip });
+        // work a trusted gateway in front vouched for is judged on the client it named, while that gateway is trusted
+        const v = work.forwarded && hopTrusted ? forwardedVerdict(work.forwarded.sent, work.forwarded.repeated, hop, rt.trust, now) : verdict;
+        const decision = authorize(work.route, { identity: v.identity, verifyReason: v.reason, sourceIp: conn.ip });
         if (decision.allowed) continue;
         conn.work.delete(work);
         shared.metrics.trustClosed.inc({ kind: work.kind, reason: decision.reason });

@@ -256,21 +256,19 @@ function buildVerdict(state: ConnectionState, trust: RevocationSource, policy: C
     return { identity: null, reason, presented, verify, headers: ['x-client-verify', verify], validUntil };
   }
   const id = presented!;
-  return {
-    identity: id,
-    reason: null,
-    presented: id,
-    verify: 'SUCCESS',
-    headers: [
-      'x-client-verify', 'SUCCESS',
-      'x-client-subject', toWireValue(id.subject),
-      'x-client-issuer', toWireValue(id.issuer),
-      'x-client-serial', id.serial,
-      'x-client-fingerprint', id.fingerprint,
-      'x-client-cert', id.escapedPem,
-    ],
-    validUntil,
-  };
+  return { identity: id, reason: null, presented: id, verify: 'SUCCESS', headers: identityHeaders(id), validUntil };
+}
+
+/** The X-Client-* headers for a verified identity, flat [name, value, ...]. */
+export function identityHeaders(id: ClientIdentity): string[] {
+  return [
+    'x-client-verify', 'SUCCESS',
+    'x-client-subject', toWireValue(id.subject),
+    'x-client-issuer', toWireValue(id.issuer),
+    'x-client-serial', id.serial,
+    'x-client-fingerprint', id.fingerprint,
+    'x-client-cert', id.escapedPem,
+  ];
 }
 
 /**
