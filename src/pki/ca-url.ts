@@ -36,7 +36,8 @@ export function normalizeBaseUrl(text: string, flag = '--url'): string {
   if (url.search || url.hash || value.includes('?') || value.includes('#')) {
     throw new PkiError('CG_PKI_BAD_URL', `${flag} "${text}" must not have a query (?) or fragment (#)`);
   }
-  if (url.pathname.split('/').some((seg) => seg === '.' || seg === '..' || seg === '%2e' || seg === '%2E')) {
+  // WHATWG URL parsing removes dot segments silently: check what was typed
+  if (/\/(?:\.|%2e){1,2}(?:\/|$)/i.test(value) || url.pathname.split('/').some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg))) {
     throw new PkiError('CG_PKI_BAD_URL', `${flag} "${text}" must not contain "." or ".." path segments`);
   }
   const href = url.href;

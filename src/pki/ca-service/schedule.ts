@@ -7,10 +7,15 @@ export const MAX_RETRY_MS = 60_000;
 /** setTimeout's ceiling (about 24.8 days); longer waits are taken in steps. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The moment half of the CRL's lifetime has passed; a CRL without nextUpdate is refreshed a day after thisUpdate. */
-export function refreshAt(thisUpdate: Date, nextUpdate: Date | undefined): Date {
+/**
+ * The moment half of the CRL's lifetime has passed; a CRL without nextUpdate is refreshed a day after thisUpdate.
+ * With `serviceLifetimeMs` (`--crl-lifetime`), a longer-lived CRL another process signed (a `cert revoke` with the
+ * CA's remembered days) is still re-signed on the service's own cadence.
+ */
+export function refreshAt(thisUpdate: Date, nextUpdate: Date | undefined, serviceLifetimeMs?: number): Date {
   const end = nextUpdate ?? new Date(thisUpdate.getTime() + 2 * 86_400_000);
-  return new Date(thisUpdate.getTime() + Math.max(0, end.getTime() - thisUpdate.getTime()) / 2);
+  const lifetime = Math.max(0, end.getTime() - thisUpdate.getTime());
+  return new Date(thisUpdate.getTime() + Math.min(lifetime, serviceLifetimeMs ?? lifetime) / 2);
 }
 
 /** Delay until `at` from `now`, at least MIN_DELAY_MS (so a CRL already due is re-signed once, not in a loop). */

@@ -171,7 +171,7 @@ export class ServedCa {
     const now = new Date();
     const delay = this.#lastError !== undefined
       ? retryDelay(this.#current?.nextUpdate, now)
-      : delayUntil(refreshAt(this.#current.thisUpdate, this.#current.nextUpdate), now);
+      : delayUntil(refreshAt(this.#current.thisUpdate, this.#current.nextUpdate, this.#deps.lifetimeMs), now);
     this.#nextRefresh = new Date(now.getTime() + delay);
     this.#deps.metrics.crlNextRefresh.set({ ca: this.name }, this.#nextRefresh.getTime() / 1000);
     this.#timer = setTimeout(() => {

@@ -95,7 +95,6 @@ export function createCaService(o: CaServiceOptions): CaService {
     const now = Date.now();
     const cas = served.map((s, i) => ({
       name: s.name,
-      dir: s.ca.dir,
       basePath: table.basePaths[i],
       crlNumber: s.current.crlNumber.toString(),
       thisUpdate: s.current.thisUpdate.toISOString(),

@@ -97,6 +97,8 @@ test('schedule: half the lifetime, at least 1 s, retries between 1 s and 60 s', 
   assert.equal(refreshAt(t0, new Date(t0.getTime() + 7 * 86_400_000)).toISOString(), '2026-01-04T12:00:00.000Z');
   assert.equal(refreshAt(t0, new Date(t0.getTime() + 10_000)).getTime(), t0.getTime() + 5000);
   assert.equal(refreshAt(t0, undefined).getTime(), t0.getTime() + 86_400_000);
+  assert.equal(refreshAt(t0, new Date(t0.getTime() + 7 * 86_400_000), 10_000).getTime(), t0.getTime() + 5000, 'the service cadence caps');
+  assert.equal(refreshAt(t0, new Date(t0.getTime() + 10_000), 86_400_000).getTime(), t0.getTime() + 5000);
   assert.equal(delayUntil(new Date(t0.getTime() - 5000), t0), MIN_DELAY_MS);
   assert.equal(delayUntil(new Date(t0.getTime() + 5000), t0), 5000);
   assert.equal(retryDelay(new Date(t0.getTime() + 86_400_000), t0), MAX_RETRY_MS);

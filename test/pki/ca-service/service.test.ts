@@ -204,3 +204,52 @@ test('an intermediate served with its root: a root revocation reaches the interm
   const rootCrl = parseCrl(blocks[1]);
   assert.deepEqual(rootCrl.entries.map((e) => e.serial), [serial]);
 });
+
+test('revocations while the service re-signs every second: no CRL loses one, numbers only grow', async (t) => {
+  const ca = await makeCa(t, { passphrase: null });
+  const certs = [];
+  for (const name of ['a', 'b', 'c', 'd']) certs.push(await issueCert(ca, name));
+  const { port } = await startService(t, [ca], { crlLifetimeMs: 2000 });
+  const seen: bigint[] = [];
+  for (const cert of certs) {
+    await revoke(ca, cert.record.serial);
+    seen.push(parseCrl((await get(port, '/crl.pem')).body.toString()).crlNumber!);
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  const want = certs.map((c) => c.record.serial).sort();
+  const deadline = Date.now() + 3000;
+  let listed: string[] = [];
+  while (Date.now() < deadline) {
+    const crl = parseCrl((await get(port, '/crl.pem')).body.toString());
+    seen.push(crl.crlNumber!);
+    listed = crl.entries.map((e) => e.serial).sort();
+    if (listed.length === want.length) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(listed, want);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `CRL numbers went ${seen.join(', ')}`);
+  // a later scheduled CRL still lists all four
+  await new Promise((r) => setTimeout(r, 1200));
+  const later = parseCrl((await get(port, '/crl.pem')).body.toString());
+  assert.ok(later.crlNumber! > seen[seen.length - 1]);
+  assert.deepEqual(later.entries.map((e) => e.serial).sort(), want);
+});
+
+test('HTTPS with --tls-cert/--tls-key', async (t) => {
+  const ca = await makeCa(t, { passphrase: null });
+  const server = await issueCert(ca, 'pki-server', { profile: 'server' });
+  const { port } = await startService(t, [ca], { tls: { cert: Buffer.from(server.certPem), key: Buffer.from(server.keyPem) } });
+  const { request: httpsRequest } = await import('node:https');
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/crl.crl', ca: ca.ca.certPem, agent: false }, (res) => {
+      res.resume();
+      assert.equal(res.headers['content-type'], 'application/pkix-crl');
+      resolve(res.statusCode!);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('no answer')));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(status, 200);
+  await assert.rejects(get(port, '/crl.crl', { timeoutMs: 3000 }), 'plain HTTP is not spoken on an HTTPS listener');
+});
