@@ -95,4 +95,8 @@ test('ca serve: start-up refusals are one line with a code; ca set-url and ca cr
   const dir = join(tempDir(t), 'new');
   assertOneLineError(await runCli(['ca', 'create', '--dir', dir, '--name', 'X', '--no-passphrase', '--url', 'http://pki/x/?q=1']), /query/);
   assert.equal(existsSync(dir), false, 'nothing created for a bad URL');
+  const made = await runCli(['ca', 'create', '--dir', dir, '--name', 'X', '--no-passphrase', '--url', 'http://pki.example.test/x']);
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout, /base URL: +http:\/\/pki\.example\.test\/x\//);
+  assert.equal(readFileSync(join(dir, 'base-url.txt'), 'utf8'), 'http://pki.example.test/x/\n');
 });

@@ -81,5 +81,6 @@ async function run(opts: Options, ctx: CliContext): Promise<void> {
   ctx.out(`  certificate: ${p.cert}`);
   ctx.out(`  key:         ${p.key}${passphrase === null ? ' (unencrypted)' : ''}`);
   ctx.out(`  chain:       ${p.chain}`);
+  if (ca.baseUrl) ctx.out(`  base URL:    ${ca.baseUrl} (certificates it signs point at ${ca.baseUrl}crl.crl; publish with certgate ca serve)`);
   ctx.out(`next: certgate cert issue NAME --client --dir ${dir}`);
 }
