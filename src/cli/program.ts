@@ -6,6 +6,8 @@ import * as caCreate from './commands/ca-create.ts';
 import * as caImport from './commands/ca-import.ts';
 import * as caRekey from './commands/ca-rekey.ts';
 import * as caStatus from './commands/ca-status.ts';
+import * as caSetUrl from './commands/ca-set-url.ts';
+import * as caServe from './commands/ca-serve.ts';
 import * as certIssue from './commands/cert-issue.ts';
 import * as certSign from './commands/cert-sign.ts';
 import * as certRevoke from './commands/cert-revoke.ts';
@@ -22,7 +24,7 @@ import * as reload from './commands/reload.ts';
 import * as check from './commands/check.ts';
 import * as explain from './commands/explain.ts';
 
-const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, certIssue, certSign, certRevoke, certRenew, certList, certShow,
+const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, caSetUrl, caServe, certIssue, certSign, certRevoke, certRenew, certList, certShow,
   certExport, crl, clientConfig, serve, reload, check, explain];
 
 export function buildProgram(ctx: CliContext): Command {

@@ -43,7 +43,12 @@ export const ERROR_CODES = {
   CG_PKI_STORE: 'The CA database could not be opened or is damaged.',
   CG_PKI_PARENT_CRL: 'A parent CA has no current CRL, so the chain-wide CRL bundle (crl-bundle.pem) cannot be built.',
   CG_PKI_CRL_WRITE: 'crl.pem or crl-bundle.pem could not be written; the change is recorded and its CRL is owed until `certgate crl` succeeds.',
+  CG_PKI_BAD_URL: 'A CA base URL (--url, `ca set-url`, DIR/base-url.txt) is not an absolute http(s) URL without query, fragment or user info.',
   CG_PKI_FAIL_IF_ANY: 'With --fail-if-any: `cert list` listed a certificate, or `ca status` found the CA, its CRL or a certificate expired or expiring within the window (printed before this line).',
+
+  // --- ca serve
+  CG_CA_SERVE_CONFLICT: '`certgate ca serve` cannot place every CA: two share a base path, a CA without a base URL is not alone, or a base path collides with /healthz or /metrics.',
+  CG_CA_SERVE_LISTEN: '`certgate ca serve` could not listen on --listen or --metrics (in use, not permitted), or its TLS certificate/key is unusable.',
 
   // --- gateway
   CG_GATEWAY_LISTEN: 'The gateway could not listen on an address (in use, not permitted).',

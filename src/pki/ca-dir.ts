@@ -23,6 +23,8 @@ export interface CaPaths {
   crl: string;
   /** CRLs of this CA and all its parents (what nginx ssl_crl / clientAuth.crl point at). */
   crlBundle: string;
+  /** Base URL the CA is published under (`ca create --url`, `ca set-url`): one line; absent when none. */
+  baseUrl: string;
   /** Issued certificates (and certgate-generated keys). */
   issued: string;
   db: string;
@@ -36,6 +38,7 @@ export function caPaths(dir: string): CaPaths {
     chain: join(dir, 'chain.pem'),
     crl: join(dir, 'crl.pem'),
     crlBundle: join(dir, 'crl-bundle.pem'),
+    baseUrl: join(dir, 'base-url.txt'),
     issued: join(dir, 'issued'),
     db: join(dir, 'certgate.db'),
   };

@@ -5,6 +5,7 @@ import { PkiError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { caPaths } from './ca-dir.ts';
+import { normalizeBaseUrl, writeBaseUrl } from './ca-url.ts';
 import type { LoadedCa, UnlockedCa, Validity } from './ca.ts';
 import {
   BACKDATE_MS, CA_DEFAULT_DAYS, assertCaCurrent, assertIsCaCert, basicConstraintsOf, childValidity, ensureCaDirs, loadCa,
@@ -35,6 +36,8 @@ export interface CreateCaOptions {
   now?: Date;
   /** Exact validity (tests: expired CAs). */
   validity?: Validity;
+  /** Where `certgate ca serve` will publish this CA (DIR/base-url.txt); certificates it signs point there. */
+  baseUrl?: string;
 }
 
 function assertNoCa(dir: string): void {
@@ -45,9 +48,10 @@ function assertNoCa(dir: string): void {
 }
 
 /** Writes ca.key (0600, never replacing), ca.crt and chain.pem, and initializes the store. */
-function writeCaFiles(dir: string, keyPem: string, certPem: string, chainPems: string[], meta: Record<string, string>): void {
+function writeCaFiles(dir: string, keyPem: string, certPem: string, chainPems: string[], meta: Record<string, string>, baseUrl?: string): void {
   ensureCaDirs(dir);
   const p = caPaths(dir);
+  if (baseUrl) writeBaseUrl(dir, baseUrl);
   writeFileAtomic(p.key, keyPem, { mode: 0o600, exclusive: true });
   writeFileAtomic(p.cert, certPem, { mode: 0o644 });
   writeFileAtomic(p.chain, chainPems.join(''), { mode: 0o644 });
@@ -81,6 +85,7 @@ export async function createCa(o: CreateCaOptions): Promise<LoadedCa> {
   const name = o.name.trim();
   if (name === '') throw new PkiError('CG_PKI_PROFILE', 'the CA --name is empty');
   assertNoCa(o.dir);
+  const baseUrl = o.baseUrl === undefined ? undefined : normalizeBaseUrl(o.baseUrl);
   const keyType = o.keyType ?? DEFAULT_KEY_TYPE;
   let validity: Validity;
   let pathLength: number | undefined;
@@ -105,7 +110,7 @@ export async function createCa(o: CreateCaOptions): Promise<LoadedCa> {
     publicKey: spki,
     signingKey: o.parent ? o.parent.privateKey : toCryptoKey(pair.privateKey, keyType),
     signingAlgorithm: signingAlgorithm(o.parent ? o.parent.keyAlgorithm : keyType),
-    extensions: await caExtensions(spki, pathLength, o.parent?.cert),
+    extensions: await caExtensions(spki, pathLength, o.parent?.cert, o.parent?.baseUrl),
   });
   const certPem = cert.toString('pem') + '\n';
   const chainPems = [certPem, ...(o.parent?.chainPems ?? [])];
@@ -127,7 +132,7 @@ export async function createCa(o: CreateCaOptions): Promise<LoadedCa> {
     'ca.name': name, 'ca.keyType': keyType, 'ca.origin': 'created', 'ca.createdAt': now.toISOString(),
     ...(o.parent ? { 'ca.parentDir': o.parent.dir } : {}),
     'ca.keyEncrypted': String(o.passphrase !== null),
-  });
+  }, baseUrl);
   const loaded = loadCa(o.dir);
   // the first (empty) CRL, so crl_check_all verifiers accept this CA's certificates from day one; a parent chain
   // without CRLs is reported later by `certgate crl` / `cert revoke`, with the fix
@@ -145,6 +150,8 @@ export interface ImportCaOptions {
   /** Decrypts the given key when it is encrypted, and encrypts DIR/ca.key; null = keep it unencrypted. */
   passphrase: string | null;
   now?: Date;
+  /** As for createCa. */
+  baseUrl?: string;
 }
 
 export interface ImportResult {
@@ -160,6 +167,7 @@ function readInput(path: string, what: string): string {
 /** `ca import`: adopts a CA certificate + key made elsewhere; from then on issue/sign/revoke/crl work on it. */
 export async function importCa(o: ImportCaOptions): Promise<ImportResult> {
   assertNoCa(o.dir);
+  const baseUrl = o.baseUrl === undefined ? undefined : normalizeBaseUrl(o.baseUrl);
   const warnings: string[] = [];
   const certPem = splitCertificates(readInput(o.certPath, '--cert'))[0];
   if (!certPem) throw new PkiError('CG_PKI_BAD_CERT', `--cert ${o.certPath} holds no PEM certificate`);
@@ -191,7 +199,7 @@ export async function importCa(o: ImportCaOptions): Promise<ImportResult> {
   writeCaFiles(o.dir, exportPrivateKeyPem(key, o.passphrase), certPem, [certPem, ...parents], {
     'ca.name': cert.subjectName.getField('CN')[0] ?? cert.subject, 'ca.keyType': keyType, 'ca.origin': 'imported',
     'ca.createdAt': now.toISOString(), 'ca.keyEncrypted': String(o.passphrase !== null),
-  });
+  }, baseUrl);
   const ca = await unlockCa(loadCa(o.dir), o.passphrase);
   const crl = await publishInitialCrl(ca, undefined, now);
   if (crl) warnings.push(...crl.warnings);

@@ -6,6 +6,7 @@ import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { caPaths } from './ca-dir.ts';
+import { readBaseUrl } from './ca-url.ts';
 import { requireKeyType, readKeyFile, keysMatch, toCryptoKey, isEncryptedKeyPem } from './keys.ts';
 import type { KeyType } from './keys.ts';
 
@@ -16,6 +17,8 @@ export interface LoadedCa {
   /** This CA first, then its parents. */
   chainPems: string[];
   keyAlgorithm: KeyType;
+  /** Where `certgate ca serve` publishes this CA (DIR/base-url.txt); certificates it signs point there. */
+  baseUrl?: string;
 }
 
 export interface UnlockedCa extends LoadedCa {
@@ -67,7 +70,8 @@ export function loadCa(dir: string): LoadedCa {
   const cert = parseCertificate(certPem, paths.cert);
   const chainPems = existsSync(paths.chain) ? splitCertificates(readFileSync(paths.chain, 'utf8')) : splitCertificates(certPem);
   const keyAlgorithm = requireKeyType(publicKeyOf(cert), paths.cert);
-  return { dir, cert, certPem, chainPems, keyAlgorithm };
+  const baseUrl = readBaseUrl(dir);
+  return { dir, cert, certPem, chainPems, keyAlgorithm, ...(baseUrl ? { baseUrl } : {}) };
 }
 
 /** True when DIR's ca.key is encrypted, so a passphrase has to be asked for. */

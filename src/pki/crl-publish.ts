@@ -22,6 +22,8 @@ export const CRL_META = {
 export interface PublishOptions {
   /** CRL lifetime; default: the last `--days` given to `certgate crl`, else 7. Stored when given. */
   days?: number;
+  /** Exact lifetime in ms (`ca serve --crl-lifetime`), not remembered; wins over `days`. */
+  lifetimeMs?: number;
   now?: Date;
   /** Runs first inside the numbering transaction (revoke records the revocation here, atomically with the number). */
   inTransaction?: () => void;
@@ -114,7 +116,7 @@ export async function publishCrl(ca: UnlockedCa, store: CaStore, opts: PublishOp
   assertCaCurrent(ca, now);
   const days = crlDays(store, opts.days);
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
-  const nextUpdate = crlNextUpdate(thisUpdate, days);
+  const nextUpdate = opts.lifetimeMs !== undefined ? new Date(thisUpdate.getTime() + opts.lifetimeMs) : crlNextUpdate(thisUpdate, days);
   const parents = await collectParentCrls(ca, store, now);
 
   // The number is taken in the same transaction as the change it publishes; a later number always sees more.

@@ -41,7 +41,7 @@ export async function signLeaf(ca: UnlockedCa, p: SignParams): Promise<x509.X509
     publicKey: spki,
     signingKey: ca.privateKey,
     signingAlgorithm: signingAlgorithm(ca.keyAlgorithm),
-    extensions: await leafExtensions(p.profile, p.keyType, p.sans, spki, ca.cert),
+    extensions: await leafExtensions(p.profile, p.keyType, p.sans, spki, ca.cert, ca.baseUrl),
   });
 }
 

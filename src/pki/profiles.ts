@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import * as x509 from '../core/x509.ts';
 import { PkiError } from '../core/errors.ts';
 import type { KeyType } from './keys.ts';
+import { distributionUrls } from './ca-url.ts';
 
 export type LeafProfile = 'client' | 'server';
 export type SanKind = 'dns' | 'ip' | 'email' | 'uri';
@@ -117,9 +118,23 @@ export async function authorityKeyId(issuer: x509.X509Certificate): Promise<x509
   return x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey);
 }
 
-/** Extensions of a client or server certificate. */
+/**
+ * CRL Distribution Points (the issuer's DER CRL) and AIA caIssuers (the issuer's certificate) of a certificate signed
+ * by a CA published at `issuerBaseUrl`; none without one. Non-critical (RFC 5280 §4.2.1.13, §4.2.2.1). Pure.
+ */
+export function distributionExtensions(issuerBaseUrl: string | undefined): x509.Extension[] {
+  if (!issuerBaseUrl) return [];
+  const urls = distributionUrls(issuerBaseUrl);
+  return [
+    new x509.CRLDistributionPointsExtension([urls.crl], false),
+    new x509.AuthorityInfoAccessExtension({ caIssuers: new x509.GeneralName('url', urls.caIssuers) }, false),
+  ];
+}
+
+/** Extensions of a client or server certificate; `issuerBaseUrl` adds CDP and AIA pointing at the issuer. */
 export async function leafExtensions(
   profile: LeafProfile, keyType: KeyType, sans: string[], publicKey: x509.PublicKeyType, issuer: x509.X509Certificate,
+  issuerBaseUrl?: string,
 ): Promise<x509.Extension[]> {
   const eku = profile === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth;
   const exts: x509.Extension[] = [
@@ -131,19 +146,24 @@ export async function leafExtensions(
   ];
   // RFC 5280 4.2.1.6: the SAN is critical when the subject is empty; ours always has a CN, so non-critical.
   if (sans.length > 0) exts.push(new x509.SubjectAlternativeNameExtension(sanJson(sans), false));
+  exts.push(...distributionExtensions(issuerBaseUrl));
   return exts;
 }
 
-/** Extensions of a CA certificate: CA:true (pathlen for intermediates), keyCertSign+cRLSign, SKI, AKI when signed by a parent. */
+/**
+ * Extensions of a CA certificate: CA:true (pathlen for intermediates), keyCertSign+cRLSign, SKI, AKI when signed by
+ * a parent, and CDP/AIA pointing at the parent when it has a base URL.
+ */
 export async function caExtensions(
   publicKey: x509.PublicKeyType, pathLength: number | undefined, issuer: x509.X509Certificate | undefined,
+  issuerBaseUrl?: string,
 ): Promise<x509.Extension[]> {
   const exts: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, pathLength, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
   ];
-  if (issuer) exts.push(await authorityKeyId(issuer));
+  if (issuer) exts.push(await authorityKeyId(issuer), ...distributionExtensions(issuerBaseUrl));
   return exts;
 }
 

@@ -49,6 +49,8 @@ export interface MakeCaOptions {
   pathLength?: number;
   /** Exact validity, e.g. an already-expired CA. */
   validity?: Validity;
+  /** Base URL (`ca create --url`): certificates it signs carry CDP/AIA pointing there. */
+  baseUrl?: string;
 }
 
 /** Creates a CA in a fresh temp dir (removed after the test). */
@@ -59,6 +61,7 @@ export async function makeCa(t: Cleanup, o: MakeCaOptions = {}): Promise<TestCa>
   await createCa({
     dir, name: o.name ?? (o.parent ? 'Test Intermediate CA' : 'Test Root CA'), keyType: o.keyType, days: o.days ?? (o.parent ? undefined : 30),
     passphrase, parent: o.parent?.ca, pathLength: o.pathLength ?? (o.parent ? 0 : undefined), validity: o.validity,
+    baseUrl: o.baseUrl,
   });
   let passphraseFile: string | null = null;
   if (passphrase !== null) {

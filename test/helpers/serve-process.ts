@@ -9,14 +9,19 @@ export interface Served {
   lines: Array<Record<string, unknown>>;
   /** Resolves with the first log line matching `pred`; rejects after `timeoutMs` or when the process exits. */
   waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** The port of the first `gateway.listening` line. */
+  /** The port of the first `gateway.listening` line (`ca.serve.listening` for `certgate ca serve`). */
   port(): Promise<number>;
   exited: Promise<number | null>;
   stderr(): string;
 }
 
 export function serve(configPath: string, cwd: string, extraArgs: string[] = []): Served {
-  const child = spawn(process.execPath, [CLI_ENTRY, 'serve', '-c', configPath, '--drain-timeout', '10s', ...extraArgs], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startCli(['serve', '-c', configPath, '--drain-timeout', '10s', ...extraArgs], cwd, 'gateway.listening');
+}
+
+/** Any long-running certgate command (`ca serve` …) as a child, with the same log handling as serve(). */
+export function startCli(args: string[], cwd: string, listeningEvent = 'ca.serve.listening'): Served {
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   let partial = '';
@@ -64,7 +69,7 @@ export function serve(configPath: string, cwd: string, extraArgs: string[] = [])
     waitFor,
     stderr: () => stderr,
     async port() {
-      const listening = await waitFor((l) => l.event === 'gateway.listening');
+      const listening = await waitFor((l) => l.event === listeningEvent);
       return Number(String(listening.address).split(':').pop());
     },
   };

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.ts';
 import { createCa } from '../../pki/ca-setup.ts';
+import { normalizeBaseUrl } from '../../pki/ca-url.ts';
 import { caPaths, resolveCaDir } from '../../pki/ca-dir.ts';
 import { parseKeyType, KEY_TYPES } from '../../pki/keys.ts';
 import type { CliContext } from '../context.ts';
@@ -17,6 +18,7 @@ interface Options {
   intermediate?: boolean;
   parent?: string;
   pathlen?: string;
+  url?: string;
   [flag: string]: unknown;
 }
 
@@ -42,7 +44,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--days <n>', 'validity in days (default 3650; an intermediate: up to its parent\'s end)', parseDays)
     .option('--intermediate', 'create an intermediate CA signed by the CA in --parent')
     .option('--parent <dir>', 'the parent CA directory (with --intermediate)')
-    .option('--pathlen <n>', 'how many CA levels may follow an intermediate (default 0)');
+    .option('--pathlen <n>', 'how many CA levels may follow an intermediate (default 0)')
+    .option('--url <url>', 'base URL `certgate ca serve` publishes this CA under, e.g. http://pki.example.com/issuing/ (certificates it signs point at its CRL there)');
   addDirOption(cmd);
   addPassphraseOptions(cmd, { allowNone: true, what: 'the new CA key passphrase' });
   addPassphraseOptions(cmd, { prefix: 'parent-', what: 'the parent CA key passphrase' });
@@ -57,6 +60,7 @@ async function run(opts: Options, ctx: CliContext): Promise<void> {
     throw new UserError('CG_USAGE', '--pathlen takes a whole number ≥ 0 and only applies with --intermediate');
   }
   const keyType = parseKeyType(opts.key);
+  if (opts.url !== undefined) normalizeBaseUrl(opts.url); // a typo fails before any prompt
   const dir = caDir(opts, ctx);
   const passphrase = await readCaPassphrase(opts, ctx, { confirm: true, allowNone: true, label: 'new CA key passphrase' });
   let parent;
@@ -67,7 +71,7 @@ async function run(opts: Options, ctx: CliContext): Promise<void> {
   }
   const ca = await createCa({
     dir, name: opts.name, keyType, days: opts.days, passphrase, parent,
-    pathLength: opts.pathlen === undefined ? undefined : Number(opts.pathlen),
+    pathLength: opts.pathlen === undefined ? undefined : Number(opts.pathlen), baseUrl: opts.url,
   });
   if (passphrase === null) {
     ctx.err(`certgate: warning: ${caPaths(dir).key} is NOT encrypted: anyone who can read it can issue certificates`);
@@ -77,5 +81,6 @@ async function run(opts: Options, ctx: CliContext): Promise<void> {
   ctx.out(`  certificate: ${p.cert}`);
   ctx.out(`  key:         ${p.key}${passphrase === null ? ' (unencrypted)' : ''}`);
   ctx.out(`  chain:       ${p.chain}`);
+  if (ca.baseUrl) ctx.out(`  base URL:    ${ca.baseUrl} (certificates it signs point at ${ca.baseUrl}crl.crl; publish with certgate ca serve)`);
   ctx.out(`next: certgate cert issue NAME --client --dir ${dir}`);
 }

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.ts';
 import { importCa } from '../../pki/ca-setup.ts';
+import { normalizeBaseUrl } from '../../pki/ca-url.ts';
 import { caPaths } from '../../pki/ca-dir.ts';
 import { isEncryptedKeyPem } from '../../pki/keys.ts';
 import type { CliContext } from '../context.ts';
@@ -16,6 +17,7 @@ interface Options {
   cert?: string;
   key?: string;
   chain?: string;
+  url?: string;
   [flag: string]: unknown;
 }
 
@@ -37,7 +39,8 @@ export function register(program: Command, ctx: CliContext): void {
     .description('adopt an existing CA (certificate + key, e.g. made with openssl)')
     .option('--cert <file>', 'the CA certificate, PEM (required)')
     .option('--key <file>', 'the CA private key, PEM, encrypted or not (required)')
-    .option('--chain <file>', 'the CA\'s parent certificates, issuer first, PEM');
+    .option('--chain <file>', 'the CA\'s parent certificates, issuer first, PEM')
+    .option('--url <url>', 'base URL `certgate ca serve` publishes this CA under, e.g. http://pki.example.com/issuing/ (certificates it signs point at its CRL there)');
   addDirOption(cmd);
   addPassphraseOptions(cmd, { allowNone: true });
   cmd.addHelpText('after', HELP).action(async (opts: Options) => run(opts, ctx));
@@ -45,6 +48,7 @@ export function register(program: Command, ctx: CliContext): void {
 
 async function run(opts: Options, ctx: CliContext): Promise<void> {
   if (!opts.cert || !opts.key) throw new UserError('CG_USAGE', 'ca import needs --cert FILE and --key FILE');
+  if (opts.url !== undefined) normalizeBaseUrl(opts.url); // a typo fails before any prompt
   const certPath = resolve(ctx.cwd, opts.cert);
   const keyPath = resolve(ctx.cwd, opts.key);
   for (const [flag, path] of [['--cert', certPath], ['--key', keyPath], ['--chain', opts.chain && resolve(ctx.cwd, opts.chain)]]) {
@@ -59,7 +63,7 @@ async function run(opts: Options, ctx: CliContext): Promise<void> {
   });
   const dir = caDir(opts, ctx);
   const { ca, warnings } = await importCa({
-    dir, certPath, keyPath, chainPath: opts.chain === undefined ? undefined : resolve(ctx.cwd, opts.chain), passphrase,
+    dir, certPath, keyPath, chainPath: opts.chain === undefined ? undefined : resolve(ctx.cwd, opts.chain), passphrase, baseUrl: opts.url,
   });
   for (const w of warnings) ctx.err(`certgate: warning: ${w}`);
   if (passphrase === null) ctx.err(`certgate: warning: ${caPaths(dir).key} is NOT encrypted: anyone who can read it can issue certificates`);

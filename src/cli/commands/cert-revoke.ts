@@ -28,7 +28,7 @@ never saw; they are recorded as profile "external".
 --reason keyCompromise revokes the key, not just one certificate: every valid certificate with the same public key
 (after cert renew the old and the new one share it) is revoked too, in the same CRL, one "revoked" line each.
 The CRL (DIR/crl.pem) and the chain-wide bundle (DIR/crl-bundle.pem: this CA's CRL + its parents') are rewritten
-at once: certgate serve notices the change by itself, nginx (ssl_crl) needs a reload. If that write fails or the run
+at once: certgate serve and certgate ca serve notice the change by themselves, nginx (ssl_crl) needs a reload. If that write fails or the run
 is killed, the revocation stays recorded and the CRL owed: the next command that unlocks the CA key (or certgate crl,
 or this command again) publishes it.
 
@@ -78,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
       for (const one of r.revoked) ctx.out(describe(one, reason));
       ctx.out(`  crl:        ${r.crl.crlPath} (number ${r.crl.crlNumber}, ${r.crl.entries} revoked, next update ${r.crl.nextUpdate.toISOString()})`);
       ctx.out(`  crl bundle: ${r.crl.bundlePath}`);
-      ctx.out('certgate serve picks the new CRL up by itself; nginx needs: nginx -s reload');
+      ctx.out('certgate serve and certgate ca serve pick the new CRL up by themselves; nginx needs: nginx -s reload');
     } finally {
       store.close();
     }
