@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/pki.ts';
 import type { Cleanup } from '../../helpers/pki.ts';
@@ -157,6 +157,10 @@ test('with the responder down the handshake goes on without a staple, logged and
   assert.match(out, /Verify return code: 0 \(ok\)/);
   assert.ok(await sample(gw.metrics, 'certgate_ocsp_fetch_errors_total', 'reason="unreachable"') >= 1);
   assert.equal(await stapleGauge(gw.metrics, 'none'), 1);
+  // stop() closes the stapler: its retry timer and its gauge source go with it
+  await gw.gateway.stop(500);
+  assert.equal(gw.metrics.ocspSources.size, 0);
+  assert.doesNotMatch(await gw.metrics.registry.metrics(), /^certgate_ocsp_staple\{/m);
 });
 
 test('a restart staples at once from the cached file, with the responder gone', async (t) => {
@@ -239,4 +243,51 @@ test('a reload with the same certificate keeps the staple without a refetch; a n
   const out = await status(gw.port, s.ca);
   assert.match(out, STAPLED);
   assert.match(out, /renewed\.localhost/);
+});
+
+test('a site certificate chosen by SNI gets its own staple; a site with ocspStapling: off gets none', async (t) => {
+  const s = await setup(t);
+  const aia = `OCSP;URI:http://127.0.0.1:${s.port}`;
+  const sites: Record<string, string> = {};
+  for (const name of ['app', 'quiet']) {
+    const leaf = await opensslLeaf(s.ca, { name, subj: `/CN=${name}.test`, eku: 'serverAuth', san: `DNS:${name}.test`, aia });
+    sites[name] = join(s.dir, `${name}-chain.pem`);
+    writeFileSync(sites[name], leaf.certPem + s.ca.certPem);
+    sites[`${name}Key`] = leaf.keyPath;
+  }
+  const responder = await startResponder(t, s.ca, s.port);
+  const upstream = await startEchoUpstream();
+  t.after(() => upstream.close());
+  const gw = await startGateway(t, s.dir, `
+servers:
+  - listen: 127.0.0.1:0
+    tls: {cert: ${s.server.chainPath}, key: ${s.server.keyPath}, ocspStapling: off}
+    sites:
+      - hosts: [app.test]
+        tls: {cert: ${sites.app}, key: ${sites.appKey}}
+        routes: [{path: /, upstream: "${upstream.url}"}]
+      - hosts: [quiet.test]
+        tls: {cert: ${sites.quiet}, key: ${sites.quietKey}, ocspStapling: off}
+        routes: [{path: /, upstream: "${upstream.url}"}]
+`);
+  const line = await until(gw, 'ocsp.stapled');
+  assert.match(String(line.subject), /CN=app\.test/);
+  const app = await status(gw.port, s.ca, ['-servername', 'app.test']);
+  assert.match(app, STAPLED);
+  assert.match(app, /CN ?= ?app\.test/);
+  assert.match(await status(gw.port, s.ca, ['-servername', 'quiet.test']), NOT_STAPLED);
+  assert.match(await status(gw.port, s.ca, ['-servername', 'other.test']), NOT_STAPLED);
+  assert.equal(responder.requests(), 1, 'only the site with auto is fetched');
+});
+
+test('a cache file that cannot be written is reported once; the staple is kept in memory', async (t) => {
+  const s = await setup(t);
+  mkdirSync(`${s.server.chainPath}.ocsp`); // a directory where the cache file would go: unreadable and unwritable as a file
+  await startResponder(t, s.ca, s.port);
+  const gw = await gateway(t, s);
+  await until(gw, 'ocsp.stapled');
+  const line = await until(gw, 'ocsp.cache_unwritable');
+  assert.equal(line.level, 'warn');
+  assert.match(await status(gw.port, s.ca), STAPLED);
+  assert.equal(gw.events('ocsp.cache_unwritable').length, 1);
 });
