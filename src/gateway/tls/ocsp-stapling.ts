@@ -84,6 +84,10 @@ function post(url: string, body: Uint8Array, timeoutMs: number, signal: AbortSig
       res.on('end', () => resolve(Buffer.concat(chunks)));
       res.on('error', reject);
     });
+    // `timeout` is per idle gap; the deadline bounds the whole exchange against a responder that drips bytes
+    const deadline = setTimeout(() => req.destroy(new FetchError('timeout', `no complete answer within ${2 * timeoutMs} ms`)), 2 * timeoutMs);
+    deadline.unref();
+    req.on('close', () => clearTimeout(deadline));
     req.on('timeout', () => req.destroy(new FetchError('timeout', `no answer within ${timeoutMs} ms`)));
     req.on('error', (err: NodeJS.ErrnoException) =>
       reject(err instanceof FetchError ? err : new FetchError('unreachable', `${err.code ?? err.message}`)));
