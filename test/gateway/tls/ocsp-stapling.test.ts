@@ -1,11 +1,14 @@
 // OCSP stapling end to end: `openssl ocsp` as the responder on loopback, a real gateway, `openssl s_client -status`
 // as the client. Good status stapled (TLS 1.2 and 1.3, HTTP and TCP listeners), revoked never stapled, responder down,
-// a restart stapling from the cached file, `off`, an unrelated signer refused, and reload without a refetch.
+// a restart stapling from the cached file, `off`, an unrelated signer refused, reload without a refetch, and
+// responders that hang, fail or flood.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/pki.ts';
 import type { Cleanup } from '../../helpers/pki.ts';
@@ -17,6 +20,9 @@ import type { TestGateway } from '../../helpers/gateway.ts';
 import { sClient } from '../../helpers/tls-clients.ts';
 import { waitFor, sample } from '../../helpers/sockets.ts';
 import type { GatewayMetrics } from '../../../src/observability/metrics.ts';
+import { createMetrics } from '../../../src/observability/metrics.ts';
+import { createLogger } from '../../../src/observability/logger.ts';
+import { OcspStapler } from '../../../src/gateway/tls/ocsp-stapling.ts';
 import { startEchoUpstream } from '../../helpers/echo-upstream.ts';
 
 interface Responder {
@@ -290,4 +296,54 @@ test('a cache file that cannot be written is reported once; the staple is kept i
   assert.equal(line.level, 'warn');
   assert.match(await status(gw.port, s.ca), STAPLED);
   assert.equal(gw.events('ocsp.cache_unwritable').length, 1);
+});
+
+/** A stapler on its own, with its log lines captured, for responders that misbehave at the HTTP level. */
+function bareStapler(t: Cleanup) {
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
+  const metrics = createMetrics({ processMetrics: false });
+  const stapler = new OcspStapler({ logger, metrics, fetchTimeoutMs: 300 });
+  t.after(() => stapler.close());
+  return { stapler, logs, metrics, events: (e: string) => logs.filter((l) => l.event === e) };
+}
+
+test('a responder that hangs, fails or floods is given up on with its own reason, and close() aborts a fetch', async (t) => {
+  const s = await setup(t);
+  const sockets = new Set<Socket>();
+  let mode: 'hang' | '500' | 'flood' = 'hang';
+  const bad = createServer((req, res) => {
+    if (mode === 'hang') return; // never answers
+    if (mode === '500') {
+      res.writeHead(500).end('no');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/ocsp-response' }).end(Buffer.alloc(100 * 1024));
+  });
+  bad.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => bad.listen(s.port, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => {
+    bad.closeAllConnections();
+    bad.close(() => resolve());
+  }));
+  const source = { certFile: s.server.chainPath, certPem: readFileSync(s.server.chainPath, 'utf8') };
+  for (const [m, reason] of [['hang', 'timeout'], ['500', 'http_status'], ['flood', 'too_large']] as const) {
+    mode = m;
+    const bare = bareStapler(t);
+    bare.stapler.sync([source]);
+    assert.ok(await waitFor(() => bare.events('ocsp.fetch_failed').length > 0, 5_000), m);
+    assert.equal(bare.events('ocsp.fetch_failed')[0].reason, reason, m);
+    assert.equal(await sample(bare.metrics, 'certgate_ocsp_fetch_errors_total', `reason="${reason}"`), 1, m);
+    bare.stapler.close();
+  }
+  // close() while a fetch is in flight: the request is aborted, nothing is logged after it
+  mode = 'hang';
+  const bare = new OcspStapler({ logger: createLogger({ level: 'silent' }), metrics: createMetrics({ processMetrics: false }), fetchTimeoutMs: 10_000 });
+  bare.sync([source]);
+  assert.ok(await waitFor(() => sockets.size === 1, 5_000), 'the fetch reached the responder');
+  bare.close();
+  assert.ok(await waitFor(() => sockets.size === 0, 2_000), 'close() aborted the fetch');
 });
