@@ -199,7 +199,9 @@ export class OcspStapler {
         this.#accept(entry, cached, verdict.validUntil.getTime(), verdict.thisUpdate, 'cache');
         return;
       }
-      this.#logger.warn({ event: 'ocsp.cache_refused', cert: entry.certFile, reason: verdict.ok ? verdict.status : verdict.reason },
+      // a renewed certificate finds its predecessor's response there: routine, not a warning
+      const renewed = !verdict.ok && verdict.reason === 'cert_id_mismatch';
+      this.#logger[renewed ? 'info' : 'warn']({ event: 'ocsp.cache_refused', cert: entry.certFile, reason: verdict.ok ? verdict.status : verdict.reason },
         `the cached OCSP response ${this.#cacheFile(entry)} is not used (${verdict.ok ? `status ${verdict.status}` : verdict.detail}); fetching a new one`);
     }
     await this.#fetch(entry);
