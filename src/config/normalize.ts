@@ -18,7 +18,7 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
     ...rest,
     sites: allSites.map((site) => {
       const copy: SiteConfig = { ...site, routes: site.routes.map((r) => route(r, abs)) };
-      if (site.tls) copy.tls = { cert: abs(site.tls.cert), key: abs(site.tls.key) };
+      if (site.tls) copy.tls = { ...site.tls, cert: abs(site.tls.cert), key: abs(site.tls.key) };
       return copy;
     }),
   };

@@ -84,6 +84,10 @@ export const TlsMinVersion = shape(
 
 const FilePath = (what: string) => shape(z.string().min(1), `the path of ${what}`);
 
+const OcspStapling = shape(z.enum(['auto', 'off']), 'auto or off')
+  .default('auto')
+  .describe('auto: when the certificate names an OCSP responder, staple its verified response (the issuer must follow the certificate in the file; the response is cached in `<cert>.ocsp`). off: never staple.');
+
 export const ServerTls = shape(z
   .strictObject({
     cert: FilePath('a PEM certificate file').describe('PEM file: the server certificate, then its chain.'),
@@ -92,6 +96,7 @@ export const ServerTls = shape(z
     ciphers: shape(z.string().min(1), 'an OpenSSL cipher list, e.g. "ECDHE+AESGCM"')
       .optional()
       .describe('OpenSSL cipher list for TLSv1.2, replacing the default (ECDHE with AES-GCM or ChaCha20-Poly1305: AEAD only, no CBC). List more suites to widen it, e.g. CBC ones for old clients. TLSv1.3 suites keep the Node.js defaults unless the list names `TLS_*` suites.'),
+    ocspStapling: OcspStapling,
   }), 'a mapping with cert and key, e.g. {cert: server.crt, key: server.key}')
   .describe('TLS for this listener. Absent: a plain HTTP server (loopback only unless allowPlainRemote).');
 
@@ -99,6 +104,7 @@ export const SiteTls = shape(z
   .strictObject({
     cert: FilePath('a PEM certificate file').describe('PEM file: certificate chain for this site, chosen by SNI.'),
     key: FilePath('a PEM private key file').describe('PEM file: its private key.'),
+    ocspStapling: OcspStapling,
   }), 'a mapping with cert and key, e.g. {cert: app.crt, key: app.key}')
   .describe('Per-site certificate chosen by SNI.');
 

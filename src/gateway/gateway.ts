@@ -12,6 +12,7 @@ import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './listener/server.ts';
 import type { Listener, PreparedSwap } from './listener/server.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
+import { OcspStapler } from './tls/ocsp-stapling.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -78,6 +79,11 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let serving = false;
   const expiry = new ExpiryWatch({ logger, metrics, runtimes: () => [...listeners.values()].map((l) => l.runtime) });
   const probes = { notReady: () => notReady() };
+  // created here, closed by stop(): its timers and fetches live no longer than the gateway
+  const stapler = new OcspStapler({ logger, metrics });
+  const staples = (certDer: Buffer, stapled: ReadonlySet<string>) => stapler.responseFor(certDer, stapled);
+  /** Hands the stapler the certificates served with ocspStapling: auto now; unchanged ones keep their staple. */
+  const syncStaples = (): void => stapler.sync([...listeners.values()].flatMap((l) => l.runtime.tlsMaterial?.ocsp ?? []));
 
   // Logs and exports CRL staleness, and wakes up again when the next CRL goes stale (no file change needed).
   const reportTrust = (): void => {
@@ -127,7 +133,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
 
   /** Binds a listener's address; it serves from then on, but is logged (and counted as ours) only by the caller. */
   const bindListener = async (rt: ListenerRuntime): Promise<[Listener, BoundAddress]> => {
-    const listener = createListener(rt, handlerDeps);
+    const listener = createListener(rt, handlerDeps, staples);
     const a = await listener.start();
     return [listener, { listen: rt.listen, host: a.host, port: a.port, tls: rt.tls }];
   };
@@ -171,9 +177,11 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       } catch (err) {
         await Promise.all([...listeners.values()].map((l) => l.drain(0)));
         await pools.closeAll(0);
+        stapler.close();
         throw err;
       }
       reportTrust();
+      syncStaples();
       serving = true;
       return [...bound.values()];
     },
@@ -244,6 +252,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         if (nextMetrics) logMetrics(nextMetrics);
       }
       reportTrust();
+      syncStaples();
     },
 
     reloadTrust() {
@@ -269,6 +278,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       serving = false;
       clearTimeout(staleTimer);
       expiry.close();
+      stapler.close();
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));

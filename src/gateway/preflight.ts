@@ -10,6 +10,7 @@ import { parseDuration } from '../core/duration.ts';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig } from '../config/schema.ts';
 import { loadTrust } from './tls/trust.ts';
 import type { Trust } from './tls/trust.ts';
+import { ocspTarget } from './tls/ocsp-response.ts';
 
 /** One thing `check` (and `serve` at start-up and reload) reports. Errors stop `serve`; warnings do not. */
 export interface Finding {
@@ -132,7 +133,7 @@ function coversHost(cert: X509Certificate, host: string): boolean {
 }
 
 /** A server or site certificate with its key: pair, validity, chain order, purpose and host names. */
-function checkServing(f: Findings, pair: { cert: string; key: string }, what: string, hosts: string[], now: Date): void {
+function checkServing(f: Findings, pair: { cert: string; key: string; ocspStapling?: 'auto' | 'off' }, what: string, hosts: string[], now: Date): void {
   const chain = readCertificates(f, pair.cert, what);
   const key = readKey(f, pair.key, `key of ${what}`);
   if (!chain) return;
@@ -158,6 +159,13 @@ function checkServing(f: Findings, pair: { cert: string; key: string }, what: st
   const missing = hosts.filter((h) => h !== '*' && !coversHost(leaf, h));
   if (missing.length) {
     f.add('warn', pair.cert, `${what}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not among the certificate's names (${leaf.subjectAltName ?? 'no subjectAltName'}); browsers will warn`);
+  }
+  if (pair.ocspStapling !== 'off' && own === 0) {
+    // a certificate that names a responder is expected to be stapled: say why it cannot be, before a client notices
+    const target = ocspTarget(chain.map((c) => c.toString()).join(''));
+    if ('skip' in target && (target.skip === 'no_issuer' || target.skip === 'unsupported_url')) {
+      f.add('warn', pair.cert, `${what}: names an OCSP responder but cannot be stapled: ${target.detail} (or set ocspStapling: off)`);
+    }
   }
 }
 

@@ -150,6 +150,14 @@ export interface GatewayMetrics {
   certExpiry: Gauge<'role' | 'subject'>;
   /** nextUpdate (Unix seconds) of every CRL in force, by issuer; refilled like certExpiry. */
   crlNextUpdate: Gauge<'issuer'>;
+  /** Sources the OCSP staple gauges read at scrape time (each gateway's stapler adds one while it runs). */
+  ocspSources: Set<() => Array<{ subject: string; status: string; validUntil: number | null }>>;
+  /** 1 per served certificate naming an OCSP responder, labelled with its staple status (good, revoked, unknown, none). */
+  ocspStaple: Gauge<'subject' | 'status'>;
+  /** Until when the stapled response is valid (Unix seconds), per served certificate that has one. */
+  ocspStapleValidUntil: Gauge<'subject'>;
+  /** OCSP fetches that failed or gave a response that was refused, by reason. */
+  ocspFetchErrors: Counter<'reason'>;
 }
 
 export interface MetricsOptions {
@@ -184,9 +192,37 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
         for (const source of upstreamGates) for (const g of source()) this.inc({ upstream: g.origin }, g[field]);
       },
     });
+  const ocspSources = new Set<() => Array<{ subject: string; status: string; validUntil: number | null }>>();
   return {
     registry,
     requests,
+    ocspSources,
+    ocspStaple: new Gauge({
+      name: 'certgate_ocsp_staple',
+      help: 'One series per served certificate that names an OCSP responder, value 1, labelled with its staple status: good (a verified response is stapled), revoked, unknown, none (no valid response yet: responder down or answers refused).',
+      labelNames: ['subject', 'status'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const source of ocspSources) for (const s of source()) this.set({ subject: s.subject, status: s.status }, 1);
+      },
+    }),
+    ocspStapleValidUntil: new Gauge({
+      name: 'certgate_ocsp_staple_valid_until_timestamp_seconds',
+      help: 'Until when the stapled OCSP response of each served certificate is valid (its nextUpdate), as Unix time; absent while nothing is stapled.',
+      labelNames: ['subject'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const source of ocspSources) for (const s of source()) if (s.validUntil !== null) this.set({ subject: s.subject }, s.validUntil / 1000);
+      },
+    }),
+    ocspFetchErrors: new Counter({
+      name: 'certgate_ocsp_fetch_errors_total',
+      help: 'OCSP fetches for stapling that failed (unreachable, timeout, http_status) or whose response was refused (bad_signature, unauthorized_signer, expired, ...), by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     requestDuration,
     upstreamGates,
     handshakeFailures: new Counter({

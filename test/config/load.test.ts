@@ -45,7 +45,7 @@ test('routes shorthand becomes one site with hosts ["*"]; crl a list; paths abso
     '/etc/certgate',
   );
   const s = config.servers[0];
-  assert.deepEqual(s.tls, { cert: '/etc/certgate/tls/server.crt', key: '/abs/server.key', minVersion: 'TLSv1.2' });
+  assert.deepEqual(s.tls, { cert: '/etc/certgate/tls/server.crt', key: '/abs/server.key', minVersion: 'TLSv1.2', ocspStapling: 'auto' });
   assert.equal(s.errorPage, '/etc/pages/error.html');
   assert.deepEqual(s.clientAuth, { ca: '/etc/certgate/ca.pem', crl: ['/etc/certgate/root.crl'], mode: 'verify', verifyDepth: 2, staleCrl: 'enforce' });
   assert.equal(s.sites!.length, 1);

@@ -28,6 +28,8 @@ test.before(async () => {
   await makeLeaf('other', 'inter', 'serverAuth', 'DNS:other.example.com');
   await makeLeaf('client', 'inter', 'clientAuth', 'email:alice@example.com');
   writeFileSync(join(dir, 'chain.pem'), read('server.crt') + read('inter.crt'));
+  await files.leaf('ocsp', 'inter', 'serverAuth', 'DNS:localhost,DNS:app.example.com', 'authorityInfoAccess=OCSP;URI:http://127.0.0.1:9');
+  writeFileSync(join(dir, 'ocsp-chain.pem'), read('ocsp.crt') + read('inter.crt'));
   writeFileSync(join(dir, 'chain-reversed.pem'), read('inter.crt') + read('server.crt'));
   writeFileSync(join(dir, 'chain-gap.pem'), read('server.crt') + read('root.crt'));
   writeFileSync(join(dir, 'clients-ca.pem'), read('root.crt') + read('inter.crt'));
@@ -139,6 +141,10 @@ const CASES: Case[] = [
     expect: [['warn', undefined as unknown as string, /route \/health is public, but clientAuth mode require/]] },
   { name: 'upstream client key mismatch', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {ca: clients-ca.pem, cert: client.crt, key: other.key}}\n'),
     expect: [['error', 'other.key', /client key for upstream https:\/\/127\.0\.0\.1:3443 of .*: does not belong to the certificate/]] },
+  { name: 'a certificate naming an OCSP responder without its issuer in the file', yaml: config(TLS('ocsp.crt', 'ocsp.key') + AUTH() + ROUTES),
+    expect: [['warn', 'ocsp.crt', /names an OCSP responder but cannot be stapled: the file does not contain the issuing CA certificate/]] },
+  { name: 'a certificate naming an OCSP responder, issuer included', yaml: config(TLS('ocsp-chain.pem', 'ocsp.key') + AUTH() + ROUTES), expect: [] },
+  { name: 'a certificate naming an OCSP responder without its issuer, stapling off', yaml: config('    tls: {cert: ocsp.crt, key: ocsp.key, ocspStapling: off}\n' + AUTH() + ROUTES), expect: [] },
   { name: 'upstream with insecureSkipVerify', yaml: config(TLS() + AUTH() + '    routes:\n      - path: /\n        upstream: {url: "https://127.0.0.1:3443", tls: {insecureSkipVerify: true}}\n'),
     expect: [['warn', undefined as unknown as string, /^INSECURE: upstream https:\/\/127\.0\.0\.1:3443 of .* is NOT verified/]] },
 ];

@@ -25,6 +25,8 @@ export interface LeafOptions {
   eku?: 'clientAuth' | 'serverAuth' | 'none' | string;
   /** subjectAltName value, e.g. "DNS:localhost,IP:127.0.0.1". */
   san?: string;
+  /** authorityInfoAccess value, e.g. "OCSP;URI:http://127.0.0.1:8888" (a responder for OCSP stapling tests). */
+  aia?: string;
   /** openssl ca dates, YYYYMMDDHHMMSSZ. */
   startdate?: string;
   enddate?: string;
@@ -127,6 +129,7 @@ export async function opensslLeaf(ca: OsslCa, options: LeafOptions): Promise<Oss
     'authorityKeyIdentifier = keyid',
     eku === 'none' ? '' : `extendedKeyUsage = ${eku}`,
     options.san ? `subjectAltName = ${options.san}` : '',
+    options.aia ? `authorityInfoAccess = ${options.aia}` : '',
   ].filter(Boolean);
   writeFileSync(`${base}.ext`, `[ leaf ]\n${ext.join('\n')}\n`);
   await ossl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}.key`,

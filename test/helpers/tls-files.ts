@@ -40,8 +40,9 @@ export class TlsFiles {
   }
 
   /** `name.crt` / `name.key`: a leaf valid for 400 days, with the given extended key usage and subjectAltName. */
-  async leaf(name: string, issuer: string, eku: 'serverAuth' | 'clientAuth', san: string): Promise<void> {
-    writeFileSync(join(this.dir, `${name}.ext`), `basicConstraints=critical,CA:false\nextendedKeyUsage=${eku}\nsubjectAltName=${san}\n`);
+  /** `extra`: more extension lines, e.g. "authorityInfoAccess=OCSP;URI:http://127.0.0.1:9". */
+  async leaf(name: string, issuer: string, eku: 'serverAuth' | 'clientAuth', san: string, extra = ''): Promise<void> {
+    writeFileSync(join(this.dir, `${name}.ext`), `basicConstraints=critical,CA:false\nextendedKeyUsage=${eku}\nsubjectAltName=${san}\n${extra ? `${extra}\n` : ''}`);
     await this.newKeyAndCsr(name);
     await this.openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '400', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
   }

@@ -95,7 +95,10 @@ function clientErrorResponse(rt: ListenerRuntime, err: NodeJS.ErrnoException): {
 /** How long a socket that got its error page may take to read it before it is destroyed. */
 const ERROR_PAGE_GRACE_MS = 2_000;
 
-export function createListener(initial: ListenerRuntime, shared: HandlerDeps | Omit<HandlerDeps, 'registry'>): Listener {
+/** The OCSP response to staple for a served leaf (DER), among those a listener staples; null for none. */
+export type StapleLookup = (certDer: Buffer, stapled: ReadonlySet<string>) => Buffer | null;
+
+export function createListener(initial: ListenerRuntime, shared: HandlerDeps | Omit<HandlerDeps, 'registry'>, staples?: StapleLookup): Listener {
   let draining = false;
   const handlers = new Set<Handler>();
   const registry = new ConnectionRegistry({
@@ -197,6 +200,16 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     server.emit('listening');
   };
 
+  /**
+   * Node emits OCSPRequest on the server object when a client asks for certificate status (status_request), also for
+   * sockets handed over with emit('connection'), with the certificate of the context SNI picked. A listener that
+   * staples nothing answers null: the handshake goes on without a staple.
+   */
+  const onOcspRequest = (handler: Handler) => (certificate: Buffer, _issuer: Buffer | null, callback: (err: Error | null, response?: Buffer | null) => void) => {
+    const material = handler.rt.tlsMaterial;
+    callback(null, staples && material ? staples(certificate, material.stapled) : null);
+  };
+
   const onTlsClientError = (handler: Handler) => (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const reason = tlsClientReason(err, socket);
     shared.metrics.handshakeFailures.inc({ reason });
@@ -222,6 +235,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       handleTcp(handler.rt, deps, conn, socket);
     });
     tlsServer.on('tlsClientError', onTlsClientError(handler));
+    tlsServer.on('OCSPRequest', onOcspRequest(handler));
     return handler;
   };
 
@@ -268,6 +282,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       if (conn) conn.handler = handler;
     });
     tlsServer.on('tlsClientError', onTlsClientError(handler));
+    tlsServer.on('OCSPRequest', onOcspRequest(handler));
     wireHttp1(handler);
     return handler;
   };

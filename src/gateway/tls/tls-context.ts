@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createSecureContext, DEFAULT_CIPHERS } from 'node:tls';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../../core/errors.ts';
+import { pemDecodeAll } from '../../core/pem.ts';
 import type { ServerConfig } from '../../config/schema.ts';
 
 /** The TLS part of a compiled listener. Rebuilt on reload and swapped in whole. */
@@ -22,6 +23,16 @@ export interface TlsMaterial {
   contexts: SecureContext[];
   /** The certificate files served, as read: the default one first, then each site's (for expiry metrics). */
   certPems: string[];
+  /** The certificate files served with `ocspStapling: auto`, as read (the stapler fetches for these). */
+  ocsp: Array<{ certFile: string; certPem: string }>;
+  /** SHA-256 (hex) of each leaf served with `ocspStapling: auto`: only these get a staple in the handshake. */
+  stapled: Set<string>;
+}
+
+/** SHA-256 (hex) of the first certificate of a PEM file: the leaf a context serves. */
+function leafFingerprint(certPem: string): string {
+  const leaf = pemDecodeAll(certPem).find((b) => b.label === 'CERTIFICATE');
+  return leaf ? createHash('sha256').update(leaf.der).digest('hex') : '';
 }
 
 /**
@@ -97,6 +108,14 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
     throw new ConfigError('CG_CONFIG_TLS', `server ${server.listen}: ${server.tls.cert} and ${server.tls.key} with these tls settings are not usable (${(err as Error).message})`, undefined, { cause: err });
   }
   const certPems = [base.cert as string];
+  const ocsp: TlsMaterial['ocsp'] = [];
+  const stapled = new Set<string>();
+  const stapleIfAuto = (setting: 'auto' | 'off', certFile: string, certPem: string) => {
+    if (setting === 'off') return;
+    ocsp.push({ certFile, certPem });
+    stapled.add(leafFingerprint(certPem));
+  };
+  stapleIfAuto(server.tls.ocspStapling, server.tls.cert, base.cert as string);
   const exact = new Map<string, SecureContext>();
   const wildcard: TlsMaterial['wildcard'] = [];
   const contexts: SecureContext[] = [];
@@ -113,6 +132,7 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
       throw new ConfigError('CG_CONFIG_TLS', `site ${site.hosts.join(', ')}: ${site.tls.cert} and ${site.tls.key} are not a usable pair (${(err as Error).message})`, undefined, { cause: err });
     }
     contexts.push(context);
+    stapleIfAuto(site.tls.ocspStapling, site.tls.cert, cert);
     for (const host of site.hosts) {
       const h = host.toLowerCase();
       if (h === '*') any ??= context;
@@ -120,7 +140,7 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
       else if (!exact.has(h)) exact.set(h, context);
     }
   }
-  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts, certPems };
+  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts, certPems, ocsp, stapled };
 }
 
 /** The per-site context for an SNI name, or undefined for the listener's default certificate. */
