@@ -227,9 +227,10 @@ function clientAuthCheck(i: DiagnoseInput, refusal: TlsFailure | null): Check {
   const f = i.facts;
   const http = f.http.outcome === 'answered' ? f.http : null;
   const cgReason = http?.certgateReason && CERTGATE_CERT_REASONS.has(http.certgateReason) ? http.certgateReason : null;
-  if (refusal || cgReason) {
-    const r = refusalReason(i, refusal, cgReason);
-    const how = refusal ? describeFailure(refusal) : `certgate refusal ${cgReason}`;
+  const nginx = http?.nginxRefusal ?? null;
+  if (refusal || cgReason || nginx) {
+    const r = refusalReason(i, refusal, cgReason ?? (nginx === 'no_certificate' ? 'no_certificate' : null));
+    const how = refusal ? describeFailure(refusal) : cgReason ? `certgate refusal ${cgReason}` : `nginx answered 400: ${nginx === 'no_certificate' ? 'no required SSL certificate was sent' : 'the SSL certificate error'}`;
     return { id: 'client-auth', level: 'fail', summary: `the server refused the connection (${how}): most likely ${r.why}`, fix: r.fix };
   }
   if (!f.sentCertificate) {
@@ -256,6 +257,9 @@ function httpCheck(i: DiagnoseInput, refusal: TlsFailure | null): Check {
       id: 'http', level: 'fail', summary: `${what} → ${h.status}: certgate refused it with reason ${h.certgateReason}`,
       fix: h.certgateMessage ?? 'see the gateway\'s log for this request',
     };
+  }
+  if (h.nginxRefusal) {
+    return { id: 'http', level: 'fail', summary: `${what} → 400: nginx refused the client certificate (see client-auth)${server}` };
   }
   if (h.status < 400) return { id: 'http', level: 'ok', summary: `${what} → ${h.status}${server}` };
   if (h.status >= 500) return { id: 'http', level: 'fail', summary: `${what} → ${h.status}${server}`, fix: 'the server or the application behind it failed; see its log' };

@@ -46,7 +46,11 @@ export interface HandshakeFacts {
 }
 
 export type HttpFacts =
-  | { outcome: 'answered'; status: number; server: string | null; certgateReason: string | null; certgateMessage: string | null }
+  | {
+    outcome: 'answered'; status: number; server: string | null; certgateReason: string | null; certgateMessage: string | null;
+    /** nginx completes a TLS 1.3 handshake and answers 400 to a certificate it refuses (or a missing one). */
+    nginxRefusal: 'no_certificate' | 'certificate_error' | null;
+  }
   | { outcome: 'failed'; message: string }
   | { outcome: 'skipped'; why: string };
 
@@ -82,6 +86,14 @@ function tlsFailure(err: NodeJS.ErrnoException): TlsFailure {
 function decodeEntities(text: string): string {
   return text.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))
     .replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/** nginx's own 400 pages for `ssl_verify_client on`: "No required SSL certificate was sent", "The SSL certificate error". */
+export function nginxRefusal(status: number, body: string): 'no_certificate' | 'certificate_error' | null {
+  if (status !== 400) return null;
+  if (body.includes('No required SSL certificate was sent')) return 'no_certificate';
+  if (body.includes('The SSL certificate error')) return 'certificate_error';
+  return null;
 }
 
 /** A certgate error page carries `Reason: <code>reason</code>` and the reason's text in the first paragraph. */
@@ -213,6 +225,7 @@ function getOverSocket(socket: TLSSocket, o: ProbeOptions): Promise<{ http: Http
         finish({
           outcome: 'answered', status: res.statusCode ?? 0, server: (res.headers.server as string | undefined) ?? null,
           certgateReason: refusal?.reason ?? null, certgateMessage: refusal?.message ?? null,
+          nginxRefusal: nginxRefusal(res.statusCode ?? 0, body),
         }, null);
       };
       res.on('data', (chunk: Buffer) => {

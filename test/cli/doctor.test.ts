@@ -41,7 +41,7 @@ servers:
 });
 
 const url = () => `https://localhost:${gw.port}/`;
-const pemArgs = (c: TestCert) => ['--cert', c.certPath, '--key', c.keyPath, '--ca', ca.certPath];
+const pemArgs = (c: TestCert) => ['--cert', c.certPath, '--key', c.keyPath!, '--ca', ca.certPath];
 
 test('a good setup against a certgate gateway exits 0 with one ok line per check', async () => {
   const r = await runCli(['doctor', url(), ...pemArgs(alice)]);
@@ -102,7 +102,7 @@ test('a .p12 with --password-file works like --cert/--key', async () => {
 });
 
 test('user errors: key/cert mismatch, a bad target, a missing file, half a credential — one line, exit 1', async () => {
-  const mismatch = await runCli(['doctor', url(), '--cert', alice.certPath, '--key', bob.keyPath]);
+  const mismatch = await runCli(['doctor', url(), '--cert', alice.certPath, '--key', bob.keyPath!]);
   assertOneLineError(mismatch, /--key .*bob-[0-9A-F]+\.key does not match the certificate in --cert .*alice-[0-9A-F]+\.crt/);
   assertOneLineError(await runCli(['doctor', 'http://localhost:1/']), /uses http:\/\/, but doctor checks TLS servers/);
   assertOneLineError(await runCli(['doctor', 'localhost']), /neither a URL nor HOST:PORT/);

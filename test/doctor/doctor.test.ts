@@ -70,7 +70,7 @@ test('good setup: every check passes, the CA list names our issuer, GET / answer
   assert.equal(r.facts.serverVerified, true);
   assert.equal(r.facts.clientCertRequested, 'yes');
   assert.deepEqual(r.facts.acceptedCaNames, ['CN=Doctor Root CA']);
-  assert.deepEqual(r.facts.http, { outcome: 'answered', status: 200, server: null, certgateReason: null, certgateMessage: null });
+  assert.deepEqual(r.facts.http, { outcome: 'answered', status: 200, server: null, certgateReason: null, certgateMessage: null, nginxRefusal: null });
   assert.equal(check(r, 'client-auth').summary, 'the server accepted our client certificate');
   assert.equal(r.facts.ocsp, 'none');
   assert.equal(r.checks.length, 10);
