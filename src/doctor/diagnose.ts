@@ -72,7 +72,7 @@ const ALERT_WORDS: Record<string, string> = {
 
 function describeFailure(f: TlsFailure): string {
   if (f.alert) return ALERT_WORDS[f.alert] ?? `alert ${f.alert}`;
-  if (f.code === 'ECONNRESET' || f.code === 'EPIPE') return 'the server closed the connection without an alert';
+  if (f.code === 'ECONNRESET' || f.code === 'EPIPE') return 'closed without a TLS alert';
   return f.message.split('\n')[0];
 }
 const day = (iso: string) => iso.slice(0, 10);
@@ -156,7 +156,8 @@ function certRequestCheck(i: DiagnoseInput): Check {
       const names = t.caNames.map((n) => dnText(n));
       return {
         id: 'cert-request', level: 'ok',
-        summary: names.length > 0 ? `the server asks for a client certificate issued by one of ${names.length} CA${names.length === 1 ? '' : 's'} (seen in TLS 1.2)`
+        summary: names.length === 1 ? 'the server asks for a client certificate issued by the CA below (seen in TLS 1.2)'
+          : names.length > 1 ? `the server asks for a client certificate issued by one of the ${names.length} CAs below (seen in TLS 1.2)`
           : 'the server asks for a client certificate and names no CAs (seen in TLS 1.2)',
         details: names.map((n) => `accepted CA: ${n}`),
       };
