@@ -181,6 +181,13 @@ function clientCertCheck(i: DiagnoseInput): Check {
   if (state === 'not_yet_valid') {
     return { id: 'client-cert', level: 'fail', summary: `your certificate ${leaf.subject} is not valid before ${leaf.notBefore}`, fix: 'wait, or check this machine\'s clock' };
   }
+  const staleCa = i.clientChain.slice(1).find((c) => validity(c, i.now) !== 'valid');
+  if (staleCa) {
+    return {
+      id: 'client-cert', level: 'fail', summary: `the CA certificate ${staleCa.subject} in your chain is outside its dates (${day(staleCa.notBefore)} to ${day(staleCa.notAfter)})`,
+      fix: 'send the current chain your CA publishes along with your certificate',
+    };
+  }
   if (leaf.eku !== null && !leaf.eku.includes(EKU_CLIENT_AUTH)) {
     return { id: 'client-cert', level: 'fail', summary: `your certificate ${leaf.subject} is not for client authentication (no clientAuth extended key usage)`, fix: 'use a certificate issued with the client profile (EKU clientAuth)' };
   }

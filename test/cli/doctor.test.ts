@@ -1,5 +1,6 @@
-// `certgate doctor` through the real CLI against a real certgate gateway on 127.0.0.1: a good setup exits 0, the
-// gateway's refusal reason is shown, a .p12 with --password-file works, a key that does not match is one line.
+// `certgate doctor` through the real CLI against real certgate gateways on 127.0.0.1 (verify mode: refusal pages;
+// require mode: refusals in the handshake): a good setup exits 0, the refusal reason is shown (not allowed, other CA,
+// revoked, none sent), a .p12 with --password-file works, a key that does not match the certificate is one line.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { startGateway } from '../helpers/gateway.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { fileScope } from '../helpers/suite.ts';
 import { runCli } from '../helpers/cli.ts';
+import { buildCrl } from '../../src/pki/crl.ts';
 
 const scope = fileScope();
 let dir: string;
@@ -18,7 +20,9 @@ let ca: TestCa;
 let alice: TestCert;
 let bob: TestCert;
 let stranger: TestCert;
+let carol: TestCert;
 let gw: TestGateway;
+let strict: TestGateway;
 
 before(async () => {
   dir = tempDir(scope, 'cg-doctor-cli-');
@@ -28,15 +32,30 @@ before(async () => {
   alice = await issueCert(ca, 'alice', { days: 90 });
   bob = await issueCert(ca, 'bob', { days: 90 });
   stranger = await issueCert(other, 'stranger', { days: 90 });
+  carol = await issueCert(ca, 'carol', { days: 90 });
+  const now = Date.now();
+  const crl = join(dir, 'ca.crl');
+  writeFileSync(crl, await buildCrl({
+    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: 1n, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + 86_400_000),
+    entries: [{ serial: carol.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' }],
+  }));
   const upstream = await startEchoUpstream();
   scope.after(() => upstream.close());
   gw = await startGateway(scope, dir, `
 servers:
   - listen: 127.0.0.1:0
     tls: {cert: ${server.certPath}, key: ${server.keyPath}}
-    clientAuth: {ca: ${ca.certPath}}
+    clientAuth: {ca: ${ca.certPath}, crl: ${crl}}
     routes:
-      - {path: /, upstream: "${upstream.url}", allow: [{cn: alice}]}
+      - {path: /, upstream: "${upstream.url}", allow: [{cn: [alice, carol]}]}
+`);
+  strict = await startGateway(scope, tempDir(scope, 'cg-doctor-strict-'), `
+servers:
+  - listen: 127.0.0.1:0
+    tls: {cert: ${server.certPath}, key: ${server.keyPath}}
+    clientAuth: {ca: ${ca.certPath}, crl: ${crl}, mode: require}
+    routes:
+      - {path: /, upstream: "${upstream.url}"}
 `);
 });
 
@@ -108,4 +127,26 @@ test('user errors: key/cert mismatch, a bad target, a missing file, half a crede
   assertOneLineError(await runCli(['doctor', 'localhost']), /neither a URL nor HOST:PORT/);
   assertOneLineError(await runCli(['doctor', url(), '--ca', join(dir, 'nope.pem')]), /--ca .*nope\.pem: cannot read it \(ENOENT\)/);
   assertOneLineError(await runCli(['doctor', url(), '--cert', alice.certPath]), /--cert needs --key too/);
+});
+
+test('a revoked certificate: the gateway page says revoked, and so does doctor', async () => {
+  const r = await runCli(['doctor', url(), ...pemArgs(carol)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^FAIL\s+client-auth\s+the server refused the connection \(certgate refusal revoked\): most likely your certificate has been revoked/m);
+  assert.match(r.stdout, /reason revoked/);
+});
+
+test('require mode refuses in the handshake: no certificate, another CA, revoked', async () => {
+  const at = `https://localhost:${strict.port}/`;
+  const none = await runCli(['doctor', at, '--ca', ca.certPath]);
+  assert.equal(none.code, 1);
+  assert.match(none.stdout, /^FAIL\s+client-auth\s+.*no client certificate was sent, and the server requires one/m);
+  const foreign = await runCli(['doctor', at, ...pemArgs(stranger)]);
+  assert.equal(foreign.code, 1);
+  assert.match(foreign.stdout, /^FAIL\s+client-auth\s+.*CN=Other CA, a CA the server does not trust/m);
+  const revoked = await runCli(['doctor', at, ...pemArgs(carol)]);
+  assert.equal(revoked.code, 1);
+  assert.match(revoked.stdout, /^FAIL\s+client-auth\s+.*most likely your certificate has been revoked/m, revoked.stdout);
+  const good = await runCli(['doctor', at, ...pemArgs(alice)]);
+  assert.equal(good.code, 0, good.stdout);
 });

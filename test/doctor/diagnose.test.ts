@@ -56,6 +56,10 @@ test('diagnose: levels per situation, ten checks in a fixed order', () => {
   assert.equal(level(input({ facts: facts({ tls12: { outcome: 'not_asked' } }) }), 'client-auth'), 'warn');
   assert.equal(level(input({ facts: facts({ tls12: { outcome: 'tls12_refused', alert: 70 } }) }), 'cert-request'), 'skip');
   assert.equal(level(input({ chain: [cert({ notAfter: '2026-06-05T00:00:00.000Z' })] }), 'client-cert'), 'warn');
+  const oldCa = cert({ subject: 'CN=Old Intermediate', ca: true, eku: null, notAfter: '2026-05-01T00:00:00.000Z' });
+  const chainCheck = diagnose(input({ chain: [cert(), oldCa] })).find((c) => c.id === 'client-cert');
+  assert.equal(chainCheck?.level, 'fail');
+  assert.match(chainCheck?.summary ?? '', /CN=Old Intermediate in your chain is outside its dates/);
   const early = diagnose(input({ facts: facts({ handshake: null, handshakeError: alert('protocol_version') }) }));
   assert.deepEqual(early.map((c) => [c.id, c.level]).filter(([, l]) => l !== 'skip'), [['connect', 'ok'], ['tls', 'fail'], ['cert-request', 'ok'], ['client-cert', 'ok']]);
 });
