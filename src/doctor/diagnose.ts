@@ -294,7 +294,11 @@ export function diagnose(i: DiagnoseInput): Check[] {
   const dropped = early !== null && early.alert === null && early.code === 'ECONNRESET' && f.tls12?.outcome === 'asked';
   const clientSide = early && ((early.alert !== null && CLIENT_CERT_ALERTS.has(early.alert)) || dropped) ? early : null;
   if (early && !clientSide) {
-    out.push({ id: 'tls', level: 'fail', summary: `the TLS handshake failed: ${describeFailure(early)}`, fix: early.alert === 'protocol_version' ? 'the server speaks no TLS version Node accepts (1.2 or 1.3)' : 'check that this port speaks TLS' });
+    const fix = early.alert === 'protocol_version' ? 'the server speaks no TLS version Node accepts (1.2 or 1.3)'
+      : early.alert === 'no_application_protocol' ? 'the server wants an ALPN protocol other than http/1.1 (HTTP/2 only?); doctor speaks HTTP/1.1'
+        : early.alert === 'unrecognized_name' ? 'the server knows no site by that name: give the right --servername'
+          : 'check that this port speaks TLS';
+    out.push({ id: 'tls', level: 'fail', summary: `the TLS handshake failed: ${describeFailure(early)}`, fix });
     out.push(certRequestCheck(i), clientCertCheck(i));
     skipped('no TLS connection');
     return order(out);

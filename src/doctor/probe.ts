@@ -252,6 +252,8 @@ function waitForRefusal(socket: TLSSocket, ms: number): Promise<TlsFailure | nul
     const timer = setTimeout(() => finish(null), ms);
     socket.once('error', (err: NodeJS.ErrnoException) => finish(tlsFailure(err)));
     socket.on('data', () => finish(null));
+    // Node's own servers refuse a certificate by closing right after the handshake, without an alert
+    socket.once('end', () => finish({ code: 'ECONNRESET', message: 'the server closed the connection right after the handshake', alert: null }));
     socket.resume();
   });
 }

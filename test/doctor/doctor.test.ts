@@ -4,6 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { makeCa, issueCert } from '../helpers/pki.ts';
 import type { TestCa, TestCert } from '../helpers/pki.ts';
@@ -169,4 +170,18 @@ test('HOST:PORT probes HTTP only when the server offers it by ALPN', async () =>
   const r = await doctor({ url: `127.0.0.1:${upstream.port}`, cert: alice });
   assert.equal(r.facts.alpn, 'http/1.1');
   assert.equal(check(r, 'http').level, 'ok');
+});
+
+test('a non-HTTP TLS service (HOST:PORT, no ALPN): HTTP is skipped, a refused certificate is still seen', async (t) => {
+  const srv = createTlsServer({ cert: server.certPem, key: server.keyPem, ca: ca.ca.certPem, requestCert: true, rejectUnauthorized: true }, (s) => s.end('220 ready\r\n'));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => srv.close(() => r())));
+  const port = (srv.address() as AddressInfo).port;
+  const good = await doctor({ url: `127.0.0.1:${port}`, cert: alice });
+  assert.equal(good.ok, true, renderText(good));
+  assert.equal(check(good, 'http').level, 'skip');
+  assert.match(check(good, 'http').summary, /did not offer HTTP by ALPN/);
+  const bad = await doctor({ url: `127.0.0.1:${port}`, cert: stranger });
+  assert.equal(bad.ok, false);
+  assert.match(check(bad, 'client-auth').summary, /closed without a TLS alert.*CN=Other CA, a CA the server does not trust/);
 });
