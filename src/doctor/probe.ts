@@ -126,6 +126,8 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Sock
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      // from here on the TLS socket on top reports failures; an unheard 'error' would crash the process
+      socket.on('error', () => {});
       resolve(socket);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
@@ -162,8 +164,12 @@ function handshake(raw: Socket, o: ProbeOptions): Promise<{ socket: TLSSocket; f
     });
     socket.once('secureConnect', () => {
       clearTimeout(timer);
+      // later errors belong to whoever uses the socket next (the HTTP request, waitForRefusal); never unheard
       socket.removeAllListeners('error');
+      socket.on('error', () => {});
       const serverChain = chainOf(socket);
+      // Node folds a name mismatch into authorizationError, but only once the chain itself verified
+      const chainOk = socket.authorized || String(socket.authorizationError) === 'ERR_TLS_CERT_ALTNAME_INVALID';
       const peer = socket.getPeerCertificate();
       const nameError = peer && peer.raw ? checkServerIdentity(o.target.verifyName, peer)?.message ?? null : 'the server sent no certificate';
       const cipher = socket.getCipher();
@@ -175,9 +181,8 @@ function handshake(raw: Socket, o: ProbeOptions): Promise<{ socket: TLSSocket; f
           cipher: cipher ? cipher.standardName ?? cipher.name : null,
           alpn: typeof alpn === 'string' ? alpn : null,
           serverChain,
-          // Node folds a name mismatch into authorizationError, but only once the chain itself verified
-          verified: socket.authorized || String(socket.authorizationError) === 'ERR_TLS_CERT_ALTNAME_INVALID',
-          verifyError: socket.authorized || String(socket.authorizationError) === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : String(socket.authorizationError ?? 'UNKNOWN'),
+          verified: chainOk,
+          verifyError: chainOk ? null : String(socket.authorizationError ?? 'UNKNOWN'),
           nameError,
           ocsp: stapledStatus(ocsp),
         },
