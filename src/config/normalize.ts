@@ -8,6 +8,8 @@ function route(r: RouteConfig, abs: (p: string) => string): RouteConfig {
   if (tls.ca) tls.ca = abs(tls.ca);
   if (tls.cert) tls.cert = abs(tls.cert);
   if (tls.key) tls.key = abs(tls.key);
+  if (tls.p12) tls.p12 = abs(tls.p12);
+  if (tls.passwordFile) tls.passwordFile = abs(tls.passwordFile);
   return { ...r, upstream: { ...r.upstream, tls } };
 }
 
@@ -29,6 +31,8 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
     if (tls.ca) tls.ca = abs(tls.ca);
     if (tls.cert) tls.cert = abs(tls.cert);
     if (tls.key) tls.key = abs(tls.key);
+    if (tls.p12) tls.p12 = abs(tls.p12);
+    if (tls.passwordFile) tls.passwordFile = abs(tls.passwordFile);
     out.tcp = { ...s.tcp, tls };
   }
   if (clientAuth) {

@@ -175,6 +175,8 @@ export const UpstreamTls = z
     ca: FilePath('a PEM file of CA certificates').optional().describe('PEM bundle to verify the upstream certificate. Default: the system trust store.'),
     cert: FilePath('a PEM certificate file').optional().describe('Client certificate certgate presents to an mTLS upstream.'),
     key: FilePath('a PEM private key file').optional().describe('Private key for `cert`.'),
+    p12: FilePath('a PKCS#12 (.p12/.pfx) file').optional().describe('Client certificate and key certgate presents, as one PKCS#12 file (instead of cert + key).'),
+    passwordFile: FilePath('a file holding the .p12 password').optional().describe('File whose first line is the password of `p12` (never in the config itself). Absent: a .p12 without password.'),
     servername: shape(z.string().min(1), 'a host name, e.g. api.internal').optional().describe('SNI and name to verify. Default: the upstream URL host.'),
     verifyDepth: shape(z.number().int().min(1).max(16), 'a whole number from 1 to 16')
       .optional()

@@ -1,6 +1,6 @@
 // Checks across fields that the schema alone cannot express (plain servers off loopback, duplicate listeners...).
 import { isIP } from 'node:net';
-import type { GatewayConfig, ServerConfig, RouteConfig } from './schema.ts';
+import type { GatewayConfig, ServerConfig, RouteConfig, UpstreamTlsConfig } from './schema.ts';
 import { keyPosition, valuePosition } from './positions.ts';
 import type { ConfigPath, SourceMap } from './positions.ts';
 import type { ConfigProblem } from './problems.ts';
@@ -133,13 +133,21 @@ function checkRoutes(routes: RouteConfig[], base: ConfigPath, src: SourceMap, ad
         add(`${pathText(rp)}.upstream: tls settings apply only to an https:// upstream, but the url is ${up.url}`, keyPosition(src, [...rp, 'upstream'], 'tls'),
           'use https:// in url, or remove tls');
       }
-      if (Boolean(up.tls.cert) !== Boolean(up.tls.key)) {
-        const has = up.tls.cert ? 'cert' : 'key';
-        add(`${pathText(rp)}.upstream.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...rp, 'upstream', 'tls'], has),
-          'a client certificate for the upstream needs both cert and key');
-      }
+      checkClientCredentials(up.tls, [...rp, 'upstream', 'tls'], src, add);
     }
   });
+}
+
+/** The client certificate certgate presents upstream: cert + key, or one p12 (with its password file). */
+function checkClientCredentials(tls: UpstreamTlsConfig, at: ConfigPath, src: SourceMap, add: Add): void {
+  if (tls.p12 && (tls.cert || tls.key)) {
+    add(`${pathText(at)}: give the client certificate either as p12 or as cert + key, not both`, keyPosition(src, at, 'p12'), 'remove p12, or remove cert and key');
+  } else if (Boolean(tls.cert) !== Boolean(tls.key)) {
+    const has = tls.cert ? 'cert' : 'key';
+    add(`${pathText(at)}: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, at, has),
+      'a client certificate for the upstream needs both cert and key (or one p12)');
+  }
+  if (tls.passwordFile && !tls.p12) add(`${pathText(at)}: passwordFile is the password of a p12, and there is none`, keyPosition(src, at, 'passwordFile'), 'add p12: client.p12, or remove passwordFile');
 }
 
 /** trustIdentityHeadersFrom: only a verified certificate can make a peer a trusted hop. */
@@ -173,12 +181,7 @@ function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: A
     add(`${name}: a tcp: server needs clientAuth with mode require or verify`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
       'add clientAuth: {ca: clients-ca.pem, mode: require}');
   }
-  const up = server.tcp?.tls;
-  if (up && Boolean(up.cert) !== Boolean(up.key)) {
-    const has = up.cert ? 'cert' : 'key';
-    add(`${name}.tcp.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...base, 'tcp', 'tls'], has),
-      'a client certificate for the upstream needs both cert and key');
-  }
+  if (server.tcp?.tls) checkClientCredentials(server.tcp.tls, [...base, 'tcp', 'tls'], src, add);
   server.tcp?.allow?.forEach((rule, i) => {
     const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
     if (keys.length === 1 && keys[0] === 'sourceIp') {

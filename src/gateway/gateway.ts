@@ -39,12 +39,34 @@ export interface Gateway {
   /** Every CRL file in force (for the file watcher). */
   crlFiles(): string[];
   /**
+   * Every other file the config in force reads once when compiled: server certificates and keys, upstream client
+   * certificates, keys, p12s and CA bundles, error pages. A change to one is a reload (the file watcher's job).
+   */
+  materialFiles(): string[];
+  /**
    * Why the gateway is not ready to take traffic (empty when it is): not started or stopping, a listener not bound,
    * a served certificate expired, client certificates refused wholesale because CRLs fail closed. /readyz reads it.
    */
   notReady(): string[];
   addresses(): BoundAddress[];
   readonly config: GatewayConfig;
+}
+
+function materialFilesOf(config: GatewayConfig): string[] {
+  const files = new Set<string>();
+  const addTls = (tls: { ca?: string; cert?: string; key?: string; p12?: string; passwordFile?: string } | undefined) => {
+    for (const f of [tls?.ca, tls?.cert, tls?.key, tls?.p12, tls?.passwordFile]) if (f) files.add(f);
+  };
+  for (const s of config.servers) {
+    if (s.tls) files.add(s.tls.cert).add(s.tls.key);
+    if (s.errorPage) files.add(s.errorPage);
+    addTls(s.tcp?.tls);
+    for (const site of s.sites ?? []) {
+      if (site.tls) files.add(site.tls.cert).add(site.tls.key);
+      for (const route of site.routes) if (typeof route.upstream !== 'string') addTls(route.upstream.tls);
+    }
+  }
+  return [...files];
 }
 
 function crlFilesOf(config: GatewayConfig): string[] {
@@ -286,6 +308,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       logger.info({ event: 'gateway.stopped' }, 'stopped');
     },
 
+    materialFiles() {
+      const trust = new Set(crlFilesOf(config));
+      return materialFilesOf(config).filter((f) => !trust.has(f));
+    },
     crlFiles() {
       return crlFilesOf(config);
     },

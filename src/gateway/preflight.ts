@@ -1,4 +1,5 @@
 // Pre-flight checks of every file a loaded config names: key/cert pairs, expiry, chain order, CA bundles, CRLs.
+import { tlsOptionsOf } from './upstream/upstream-pool.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -220,6 +221,13 @@ function checkUpstream(f: Findings, route: RouteConfig, where: string, now: Date
     const key = readKey(f, tls.key, `client key for ${what}`);
     if (chain && key && !chain[0].checkPrivateKey(key)) f.add('error', tls.key, `client key for ${what}: does not belong to the certificate in ${tls.cert}`);
     if (chain) checkValidity(f, tls.cert, `client certificate for ${what}`, chain[0], now);
+  }
+  if (tls.p12) {
+    try {
+      tlsOptionsOf(tls, 'localhost');
+    } catch (err) {
+      f.add('error', tls.p12, `client certificate for ${what}: ${(err as Error).message}`);
+    }
   }
 }
 
