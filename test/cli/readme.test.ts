@@ -74,3 +74,12 @@ test('the quick start runs without a terminal, and the config the README shows i
     assert.equal(run.code, 0, `${line}: ${run.stderr}`);
   }
 });
+
+test('the sidecar recipe in the README is a config certgate loads', async () => {
+  const block = blockAfter('## Reach an mTLS service from a plain-HTTP app', 'yaml').join('\n');
+  const { parseConfigText } = await import('../../src/config/load.ts');
+  const config = parseConfigText(block, '/etc/certgate/certgate.yaml', '/etc/certgate');
+  const route = config.servers[0].sites![0].routes[0];
+  assert.equal(config.servers[0].tls, undefined);
+  assert.ok(typeof route.upstream === 'object' && route.upstream.tls?.servername === 'server-a.example.com');
+});
