@@ -11,12 +11,28 @@ import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './listener/server.ts';
 import type { Listener, PreparedSwap } from './listener/server.ts';
+import type { ListenOptions } from './listener/acceptor.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
 import { OcspStapler } from './tls/ocsp-stapling.ts';
 
 export interface GatewayDeps {
   logger: Logger;
   metrics: GatewayMetrics;
+  /** How listeners bind; workers pass `{reusePort: true, exclusive: true}`. */
+  listenOptions?: ListenOptions;
+  /**
+   * The TLS session-ticket keys to put in force whenever keys change (start, reload, trust change). Workers get them
+   * from the primary, so a ticket issued by one worker resumes on any other. Absent: fresh random keys each time.
+   */
+  ticketKeys?: () => Buffer;
+  /** False: do not bind `metrics.listen` (a worker: the primary serves the metrics of all of them). */
+  serveMetrics?: boolean;
+}
+
+/** A reload whose every fallible step is done: `commit` puts it in force (never throws), `abort` undoes it. */
+export interface PreparedReload {
+  commit(): void;
+  abort(): Promise<void>;
 }
 
 export interface BoundAddress {
@@ -32,6 +48,8 @@ export interface Gateway {
   start(): Promise<BoundAddress[]>;
   /** Puts a new config in force. Throws (and changes nothing) when any part of it cannot be compiled or bound. */
   reload(next: GatewayConfig): Promise<void>;
+  /** The first half of `reload`: throws (changing nothing) or returns a reload that can no longer fail. */
+  prepareReload(next: GatewayConfig): Promise<PreparedReload>;
   /** Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail. */
   reloadTrust(): void;
   /** Stops accepting, drains in-flight requests for at most `timeoutMs`, closes pools and the metrics server. */
@@ -86,7 +104,9 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let listeners = new Map<string, Listener>();
   let bound = new Map<string, BoundAddress>();
   let metricsServer: MetricsServer | undefined;
-  const handlerDeps = { logger, metrics, accessLog: config.log.access };
+  const handlerDeps = { logger, metrics, accessLog: config.log.access, listenOptions: deps.listenOptions };
+  const serveMetrics = deps.serveMetrics ?? true;
+  const ticketKeys = (): Buffer | undefined => deps.ticketKeys?.();
 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
@@ -179,7 +199,47 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     return reasons;
   };
 
-  return {
+  // The second half of a reload: from here on nothing throws.
+  const commitReload = (
+    next: GatewayConfig, runtimes: Map<string, ListenerRuntime>, prepared: Array<[string, Listener, PreparedSwap]>,
+    added: Array<[string, Listener, BoundAddress, ListenerRuntime]>, metricsMoved: boolean, nextMetrics: MetricsServer | undefined,
+  ): void => {
+    const nextListeners = new Map<string, Listener>();
+    const nextBound = new Map<string, BoundAddress>();
+    for (const [listen, l, p] of prepared) {
+      p.commit();
+      l.rotateTicketKeys(ticketKeys());
+      nextListeners.set(listen, l);
+      nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
+    }
+    for (const [listen, l, a, rt] of added) {
+      if (deps.ticketKeys) l.rotateTicketKeys(deps.ticketKeys());
+      nextListeners.set(listen, l);
+      nextBound.set(listen, a);
+      logListening(rt, a);
+    }
+    const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
+    listeners = nextListeners;
+    bound = nextBound;
+    config = next;
+    handlerDeps.accessLog = next.log.access;
+    logger.level = next.log.level;
+    for (const [listen, l] of removed) {
+      logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
+      void l.drain(10_000);
+    }
+    void pools.retain(poolsInUse());
+    if (metricsMoved) {
+      const old = metricsServer;
+      metricsServer = nextMetrics;
+      void old?.close();
+      if (nextMetrics) logMetrics(nextMetrics);
+    }
+    reportTrust();
+    syncStaples();
+  };
+
+  const self: Gateway = {
     get config() {
       return config;
     },
@@ -188,11 +248,12 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       try {
         for (const [key, rt] of runtimes) {
           const [listener, address] = await bindListener(rt);
+          if (deps.ticketKeys) listener.rotateTicketKeys(deps.ticketKeys());
           listeners.set(key, listener);
           bound.set(key, address);
           logListening(rt, address);
         }
-        if (config.metrics) {
+        if (config.metrics && serveMetrics) {
           metricsServer = await bindMetrics(config.metrics.listen);
           logMetrics(metricsServer);
         }
@@ -212,6 +273,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     // compiling (files, TLS material), binding new addresses, building new protocol handlers and TLS contexts,
     // binding a moved metrics endpoint. A failure there undoes only what it built. The commit after it cannot fail.
     async reload(next) {
+      (await self.prepareReload(next)).commit();
+    },
+
+    async prepareReload(next) {
       let runtimes: Map<string, ListenerRuntime>;
       try {
         runtimes = compileAll(next);
@@ -221,7 +286,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       }
       const added: Array<[string, Listener, BoundAddress, ListenerRuntime]> = [];
       const prepared: Array<[string, Listener, PreparedSwap]> = [];
-      const metricsMoved = JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer);
+      const metricsMoved = serveMetrics && (JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer));
       let nextMetrics: MetricsServer | undefined;
       try {
         for (const [listen, rt] of runtimes) {
@@ -242,39 +307,15 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         throw err;
       }
 
-      // commit: from here on nothing throws
-      const nextListeners = new Map<string, Listener>();
-      const nextBound = new Map<string, BoundAddress>();
-      for (const [listen, l, p] of prepared) {
-        p.commit();
-        l.rotateTicketKeys();
-        nextListeners.set(listen, l);
-        nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
-      }
-      for (const [listen, l, a, rt] of added) {
-        nextListeners.set(listen, l);
-        nextBound.set(listen, a);
-        logListening(rt, a);
-      }
-      const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
-      listeners = nextListeners;
-      bound = nextBound;
-      config = next;
-      handlerDeps.accessLog = next.log.access;
-      logger.level = next.log.level;
-      for (const [listen, l] of removed) {
-        logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
-        void l.drain(10_000);
-      }
-      void pools.retain(poolsInUse());
-      if (metricsMoved) {
-        const old = metricsServer;
-        metricsServer = nextMetrics;
-        void old?.close();
-        if (nextMetrics) logMetrics(nextMetrics);
-      }
-      reportTrust();
-      syncStaples();
+      return {
+        abort: async () => {
+          for (const [, , p] of prepared) p.abort();
+          await Promise.all(added.map(([, l]) => l.drain(0)));
+          await nextMetrics?.close();
+          void pools.retain(poolsInUse());
+        },
+        commit: () => commitReload(next, runtimes, prepared, added, metricsMoved, nextMetrics),
+      };
     },
 
     reloadTrust() {
@@ -284,7 +325,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         try {
           const trust = loadClientTrust(rt.config as ServerConfig);
           if (trust === null) continue;
-          l.rotateTicketKeys();
+          l.rotateTicketKeys(ticketKeys());
           // every open connection's work (requests, WebSockets) is re-checked under the new trust
           l.setTrust(trust);
           logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation }, 'CA and CRL files re-read');
@@ -322,4 +363,5 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       return [...bound.values()];
     },
   };
+  return self;
 }

@@ -19,6 +19,7 @@ import type { ReasonCode } from '../policy/reasons.ts';
 import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from '../tls/connection-identity.ts';
 import type { ConnectionState, Verdict } from '../tls/connection-identity.ts';
 import type { ConnectionRegistry, ClientConnection, ForwardedIdentity } from '../listener/connection-registry.ts';
+import type { ListenOptions } from '../listener/acceptor.ts';
 import { proxyHttp } from './proxy-http.ts';
 import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { reasonForUpstreamError } from '../upstream/upstream-errors.ts';
@@ -32,6 +33,8 @@ export interface HandlerDeps {
   accessLog: boolean;
   /** The registry of the listener the request arrived on (per-listener deps inherit the rest from the gateway's). */
   registry: ConnectionRegistry;
+  /** How listeners bind (workers: SO_REUSEPORT, each its own socket). */
+  listenOptions?: ListenOptions;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { HandlerDeps } from '../http/request-handler.ts';
 import { handleUpgrade } from '../http/proxy-ws.ts';
 import { handleTcp } from '../tcp/proxy-tcp.ts';
 import { handleRedirect } from './redirect-server.ts';
-import { contextForServername, rotateTicketKeys } from '../tls/tls-context.ts';
+import { contextForServername, newTicketKeys, rotateTicketKeys } from '../tls/tls-context.ts';
 import { reasonFromTlsError, REASONS } from '../policy/reasons.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import type { ListenerRuntime } from '../runtime.ts';
@@ -47,7 +47,7 @@ export interface Listener {
   /** Re-checks the work on open connections (requests, WebSockets) against the trust in force now. */
   recheck(): void;
   /** New ticket keys for every context (call when CRLs change). */
-  rotateTicketKeys(): void;
+  rotateTicketKeys(keys?: Buffer): void;
   /** Stops accepting, lets in-flight requests finish, closes idle connections; forces the rest after `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -365,7 +365,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return acceptor.server.listening;
     },
     async start() {
-      return acceptor.listen(initial.host, initial.port, initial.listen);
+      return acceptor.listen(initial.host, initial.port, initial.listen, shared.listenOptions);
     },
     prepare(next) {
       if (next.tls !== current.tls || (next.tcp !== null) !== (current.kind === 'tcp')) {
@@ -411,11 +411,13 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       recheck();
     },
     recheck,
-    rotateTicketKeys() {
+    rotateTicketKeys(keys) {
+      // one key set for every handler and context of the listener (and, given by the caller, of every worker)
+      const next = keys ?? newTicketKeys();
       for (const h of handlers) {
         if (!h.rt.tlsMaterial || !h.tls) continue;
         const tlsServer = h.server as Http2SecureServer & { setTicketKeys(keys: Buffer): void };
-        rotateTicketKeys((keys) => tlsServer.setTicketKeys(keys), h.rt.tlsMaterial);
+        rotateTicketKeys((k) => tlsServer.setTicketKeys(k), h.rt.tlsMaterial, next);
       }
     },
     drain(timeoutMs) {
