@@ -39,6 +39,8 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   const ip = state?.ip ?? conn?.ip ?? client.remoteAddress ?? '';
   const verdict = state !== null && rt.clientAuth !== null && rt.trust !== null ? connectionVerdict(state, rt.trust, rt.clientAuth, start) : null;
   const presented = verdict?.presented ?? null;
+  // TLS upstream: whether the connection resumed the last session (set once connected)
+  let resumed: boolean | undefined;
   const line = (result: Result, extra: { reason?: ReasonCode | string; bytesIn?: number; bytesOut?: number }) => {
     deps.metrics.tcpConnections.inc({ listen: rt.listen, result });
     if (extra.bytesIn) deps.metrics.tcpBytes.inc({ listen: rt.listen, direction: 'in' }, extra.bytesIn);
@@ -46,7 +48,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     if (!deps.accessLog) return;
     deps.logger.info({
       event: 'tcp.access', direction: tcp.direction, result, reason: extra.reason, ip, subject: presented?.subject, serial: presented?.serial,
-      bytes_in: extra.bytesIn ?? 0, bytes_out: extra.bytesOut ?? 0, duration_ms: Date.now() - start, upstream: tcp.upstream, listen: rt.listen,
+      bytes_in: extra.bytesIn ?? 0, bytes_out: extra.bytesOut ?? 0, duration_ms: Date.now() - start, upstream: tcp.upstream, tls_resumed: resumed, listen: rt.listen,
     }, 'tcp');
   };
 
@@ -119,6 +121,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   upstream.once(tcp.tls ? 'secureConnect' : 'connect', () => {
     clearTimeout(connectTimer);
     connected = true;
+    if (tcp.tls) resumed = (upstream as TLSSocket).isSessionReused();
     if (tcp.proxyProtocol) {
       // the client's address and the listener's, before any byte of the client's
       const header = proxyV2Header({ ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
