@@ -5,10 +5,11 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { HandlerDeps } from '../http/request-handler.ts';
-import type { ListenerRuntime } from '../runtime.ts';
+import type { ListenerRuntime, TcpTarget } from '../runtime.ts';
 import type { ClientConnection } from '../listener/connection-registry.ts';
 import { readConnection, connectionVerdict } from '../tls/connection-identity.ts';
 import { authorize } from '../policy/policy.ts';
+import type { AuthorizeRequest, Decision } from '../policy/policy.ts';
 import { proxyV2Header } from './proxy-protocol.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import { reasonForUpstreamError, upstreamTlsReason } from '../upstream/upstream-errors.ts';
@@ -20,6 +21,20 @@ const DRAIN_END_GRACE_MS = 1_000;
 
 /** Why a tunnel ended, beyond a side closing it: the access line's `reason`. */
 type ClosedFor = ReasonCode | 'idle' | 'drain';
+
+/**
+ * Whether a tunnel is opened: the one decision, run by `handleTcp` and by `certgate explain`. Server direction: never
+ * a connection without a verified certificate, whatever the rules say (verify mode lets such a handshake finish; the
+ * semantic check already refuses rules of sourceIp alone); then the tcp allow/deny rules. Client direction: a plain
+ * loopback port with no rules; the remote end decides on the certificate the tunnel presents. Pure.
+ */
+export function decideTunnel(tcp: Pick<TcpTarget, 'direction' | 'route'>, facts: AuthorizeRequest | null): Decision {
+  if (tcp.direction === 'client') return { allowed: true, rule: null };
+  if (facts === null || facts.identity === null || facts.verifyReason !== null) {
+    return { allowed: false, reason: facts?.verifyReason ?? 'no_certificate', rule: null };
+  }
+  return authorize(tcp.route, facts);
+}
 
 /**
  * Serves one TCP-mode connection: in the server direction a TLS socket whose handshake just finished, in the client
@@ -52,14 +67,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     }, 'tcp');
   };
 
-  // Server direction: never a connection without a verified certificate, whatever the rules say (verify mode lets
-  // such a handshake finish; the semantic check already refuses rules of sourceIp alone). Client direction: a plain
-  // loopback port with no rules; the remote end decides on the certificate the tunnel presents.
-  const decision = !server
-    ? { allowed: true as const }
-    : verdict === null || verdict.identity === null
-      ? { allowed: false as const, reason: verdict?.reason ?? 'no_certificate' }
-      : authorize(tcp.route, { identity: verdict.identity, verifyReason: verdict.reason, sourceIp: ip });
+  const decision = decideTunnel(tcp, verdict === null ? null : { identity: verdict.identity, verifyReason: verdict.reason, sourceIp: ip });
   if (!decision.allowed) {
     client.destroy();
     line('refused', { reason: decision.reason });

@@ -9,7 +9,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import { makeCa, issueCert, tempDir } from '../../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../../helpers/pki.ts';
-import { startGateway } from '../../helpers/gateway.ts';
+import { readFileSync } from 'node:fs';
+import { startGateway, reloadGateway } from '../../helpers/gateway.ts';
 import type { TestGateway } from '../../helpers/gateway.ts';
 import { startLineEcho } from '../../helpers/line-echo.ts';
 import type { LineEcho } from '../../helpers/line-echo.ts';
@@ -27,6 +28,7 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
 
 interface Chain {
   dir: string;
+  localDir: string;
   ca: TestCa;
   app: TestCert;
   echo: LineEcho;
@@ -59,13 +61,14 @@ servers:
   const upstream = o.legacy
     ? `      upstream: 127.0.0.1:${remote.port}\n      tls: ${tls}\n`
     : `      upstream: {address: 127.0.0.1:${remote.port}, tls: ${tls}}\n`;
-  const local = await startGateway(t, tempDir(t, 'cg-tcpc-local-'), `
+  const localDir = tempDir(t, 'cg-tcpc-local-');
+  const local = await startGateway(t, localDir, `
 servers:
   - listen: 127.0.0.1:0
     tcp:
 ${upstream}      timeouts: {connect: 2s}
 `);
-  return { dir, ca, app, echo, remote, local };
+  return { dir, localDir, ca, app, echo, remote, local };
 }
 
 /** A plain TCP client of the local port that collects what it reads. */
@@ -228,6 +231,21 @@ for (const bad of [
     assert.match(await c.local.metrics.registry.metrics(), new RegExp(`certgate_upstream_errors_total\\{upstream="127\\.0\\.0\\.1:\\d+",kind="${bad.kind}"\\} 1`));
   });
 }
+
+test('a reload turns the client-direction port into a plain HTTP server and back, on the same bound socket', async (t) => {
+  const c = await chain(t);
+  const yaml = readFileSync(c.local.configPath, 'utf8');
+  const http = yaml.replace(/ {4}tcp:[\s\S]*$/, `    routes: [{path: /, upstream: "http://127.0.0.1:${c.echo.port}", public: true}]\n`);
+  await reloadGateway(c.local, c.localDir, http);
+  const h = new Plain(c.local.port, t);
+  h.socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await h.line('HTTP/1.1 ');
+  h.socket.destroy();
+  await reloadGateway(c.local, c.localDir, yaml);
+  const p = new Plain(c.local.port, t);
+  p.socket.write('tunnel again\n');
+  await p.line('echo: tunnel again\n');
+});
 
 test('drain leaves an open tunnel running until its deadline, then ends it with a FIN; the access line says drain', async (t) => {
   const c = await chain(t);
