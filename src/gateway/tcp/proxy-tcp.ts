@@ -97,10 +97,13 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     line(result, { reason, bytesIn, bytesOut });
   };
   const connectTimer = setTimeout(() => {
+    // as an HTTP upstream's connect timeout: reason upstream_unreachable, kind connect_timeout
     deps.metrics.upstreamErrors.inc({ upstream: tcp.upstream, kind: 'connect_timeout' });
+    deps.logger.warn({ event: 'proxy.upstream_error', upstream: tcp.upstream, kind: 'connect_timeout', listen: rt.listen }, 'TCP upstream did not connect in time');
+    sessions.last = undefined;
     upstream.destroy();
     client.destroy();
-    finish('upstream_error', 'upstream_connect_timeout');
+    finish('upstream_error', 'upstream_unreachable');
   }, tcp.connectTimeoutMs);
   connectTimer.unref();
 

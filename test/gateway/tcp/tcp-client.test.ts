@@ -202,8 +202,8 @@ test('half-close crosses both directions: the app ends, the service sees it and 
   assert.equal(c.echo.ended, 1);
 });
 
-test('the old spelling (tcp.tls beside a host:port upstream) still works in the client direction', async (t) => {
-  const c = await chain(t, { legacy: true });
+test('the old spelling (tcp.tls beside a host:port upstream) still works; without servername the IP SAN is verified', async (t) => {
+  const c = await chain(t, { legacy: true, upstreamTls: ({ ca, app }) => `{ca: ${ca.certPath}, cert: ${app.certPath}, key: ${app.keyPath}}` });
   const p = new Plain(c.local.port, t);
   p.socket.write('old spelling\n');
   await p.line('echo: old spelling\n');
@@ -263,4 +263,34 @@ test('drain leaves an open tunnel running until its deadline, then ends it with 
   await stopped;
   await until(() => c.local.events('tcp.access').length === 1, 3_000, 'access line');
   assert.equal(c.local.events('tcp.access')[0].reason, 'drain');
+});
+
+test('a remote that accepts but never completes TLS: closed after timeouts.connect, kind connect_timeout', async (t) => {
+  const ca = await makeCa(t, { passphrase: null });
+  const held = new Set<Socket>();
+  const silent = createServer((s) => {
+    held.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of held) s.destroy();
+    return new Promise<void>((r) => silent.close(() => r()));
+  });
+  const local = await startGateway(t, tempDir(t, 'cg-tcpc-silent-'), `
+servers:
+  - listen: 127.0.0.1:0
+    tcp:
+      upstream: {address: 127.0.0.1:${(silent.address() as AddressInfo).port}, tls: {ca: ${ca.certPath}}}
+      timeouts: {connect: 300ms}
+`);
+  const p = new Plain(local.port, t);
+  p.socket.write('hello?\n');
+  const started = Date.now();
+  await until(() => p.ended || p.closed, 3_000, 'closed');
+  assert.ok(Date.now() - started >= 250, 'closed before the connect timeout');
+  await until(() => local.events('tcp.access').length === 1, 2_000, 'access line');
+  assert.equal(local.events('tcp.access')[0].reason, 'upstream_unreachable');
+  assert.equal(local.events('proxy.upstream_error')[0].kind, 'connect_timeout');
+  assert.match(await local.metrics.registry.metrics(), /certgate_upstream_errors_total\{upstream="127\.0\.0\.1:\d+",kind="connect_timeout"\} 1/);
 });
