@@ -8,6 +8,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v pk12util >/dev/null || need+=(libnss3-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
+# nginx `stream` (the benchmark's tcp scenario): Debian ships it as a dynamic module
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v chromium >/dev/null || need+=(chromium)
 command -v taskset >/dev/null || need+=(util-linux)
 # ss: the soak and leak tests count sockets in CLOSE-WAIT

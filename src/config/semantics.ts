@@ -168,25 +168,68 @@ function checkIdentityHops(server: ServerConfig, base: ConfigPath, src: SourceMa
   });
 }
 
-/** TCP mode: a byte pipe behind mutual TLS, so TLS and a client certificate are required and nothing HTTP applies. */
+/**
+ * TCP mode. Server direction (tls:): mutual TLS in front of a service, so a client certificate is required.
+ * Client direction (no tls:): a plain local port whose connections go out over TLS, so it binds loopback like a plain
+ * HTTP server, and its upstream must use TLS (plain in, plain out would only be a port forwarder).
+ */
 function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
   const name = pathText(base);
+  const tcp = server.tcp!;
   for (const key of ['routes', 'sites'] as const) {
     if (server[key] && server[key].length > 0) add(`${name}: a tcp: server pipes bytes to one upstream, so it has no ${key}`, keyPosition(src, base, key), `remove ${key}, or put them on a server without tcp:`);
   }
   if (server.trustIdentityHeadersFrom) add(`${name}: trustIdentityHeadersFrom is about HTTP headers, not a tcp: server`, keyPosition(src, base, 'trustIdentityHeadersFrom'), 'remove trustIdentityHeadersFrom');
   if (server.redirectToHttps !== undefined) add(`${name}: redirectToHttps is for plain HTTP servers, not a tcp: server`, keyPosition(src, base, 'redirectToHttps'), 'remove redirectToHttps');
-  if (!server.tls) add(`${name}: a tcp: server needs tls: (TCP mode is mutual TLS in front of the service)`, keyPosition(src, base, 'tcp'), 'add tls: {cert: ..., key: ...}');
+
+  const nested = typeof tcp.upstream === 'string' ? undefined : tcp.upstream.tls;
+  const tlsPath = nested ? [...base, 'tcp', 'upstream', 'tls'] : [...base, 'tcp', 'tls'];
+  if (nested && tcp.tls) {
+    add(`${name}.tcp: TLS for the upstream is given twice, in tcp.tls and in tcp.upstream.tls`, keyPosition(src, [...base, 'tcp'], 'tls'),
+      'keep only tcp.upstream.tls (the documented place) and remove tcp.tls');
+  }
+  const up = nested ?? tcp.tls;
+  if (up) checkClientCredentials(up, tlsPath, src, add);
+
+  if (!server.tls) {
+    checkTcpClient(server, base, src, add, up !== undefined);
+    return;
+  }
   if (!server.clientAuth || server.clientAuth.mode === 'off') {
-    add(`${name}: a tcp: server needs clientAuth with mode require or verify`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
+    add(`${name}: a tcp: server needs clientAuth with mode require or verify when it has tls: (server direction)`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
       'add clientAuth: {ca: clients-ca.pem, mode: require}');
   }
-  if (server.tcp?.tls) checkClientCredentials(server.tcp.tls, [...base, 'tcp', 'tls'], src, add);
-  server.tcp?.allow?.forEach((rule, i) => {
+  tcp.allow?.forEach((rule, i) => {
     const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
     if (keys.length === 1 && keys[0] === 'sourceIp') {
       add(`${name}.tcp.allow[${i}]: a rule of sourceIp alone admits without a certificate, which TCP mode never does`, valuePosition(src, [...base, 'tcp', 'allow', i]),
         'add a certificate key to the rule, e.g. {cn: app-server, sourceIp: 10.0.0.0/8}');
     }
   });
+}
+
+/** Client direction: plain in on this machine, TLS out. */
+function checkTcpClient(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add, upstreamTls: boolean): void {
+  const name = pathText(base);
+  const { host } = splitListen(server.listen);
+  if (!isLoopbackHost(host) && !server.allowPlainRemote) {
+    add(`${name}.listen: a tcp: server without tls: takes plain connections; on ${server.listen} anyone on the network could use its upstream connection and certificate`, valuePosition(src, [...base, 'listen']),
+      'listen on 127.0.0.1 (the app on this machine connects there), add tls: {cert, key} and clientAuth for a server-direction tunnel, or set allowPlainRemote: true');
+  }
+  if (!upstreamTls) {
+    const upstream = server.tcp!.upstream;
+    const address = typeof upstream === 'string' ? upstream : upstream.address;
+    add(`${name}.tcp: plain in and plain out: without tls: on the server, the upstream must use TLS, or certgate would only forward a port`, valuePosition(src, [...base, 'tcp', 'upstream']),
+      `write upstream: {address: ${address}, tls: {ca: remote-ca.pem, cert: app.crt, key: app.key}}, or add tls: and clientAuth to the server for the server direction`);
+  }
+  if (server.clientAuth) {
+    add(`${name}: clientAuth needs TLS on the listener, but this tcp: server has no tls: (client direction: plain in, TLS out)`, keyPosition(src, base, 'clientAuth'),
+      'remove clientAuth, or add tls: {cert: ..., key: ...} for a server-direction tunnel');
+  }
+  for (const key of ['allow', 'deny'] as const) {
+    if (server.tcp![key]) {
+      add(`${name}.tcp.${key}: rules check a client certificate, and a tcp: server without tls: receives none`, keyPosition(src, [...base, 'tcp'], key),
+        `remove ${key}; the remote end decides on the certificate this tunnel presents`);
+    }
+  }
 }

@@ -78,7 +78,7 @@ function materialFilesOf(config: GatewayConfig): string[] {
   for (const s of config.servers) {
     if (s.tls) files.add(s.tls.cert).add(s.tls.key);
     if (s.errorPage) files.add(s.errorPage);
-    addTls(s.tcp?.tls);
+    if (s.tcp) addTls(typeof s.tcp.upstream === 'string' ? s.tcp.tls : s.tcp.upstream.tls ?? s.tcp.tls);
     for (const site of s.sites ?? []) {
       if (site.tls) files.add(site.tls.cert).add(site.tls.key);
       for (const route of site.routes) if (typeof route.upstream !== 'string') addTls(route.upstream.tls);

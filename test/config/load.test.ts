@@ -103,3 +103,20 @@ test('loadConfigFile: a missing file and a directory are user errors naming the 
   writeFileSync(file, 'servers:\n  - listen: 127.0.0.1:8443\n    tsl: {}\n');
   assert.throws(() => loadConfigFile(file), (err) => isCertgateError(err) && err.userLine().startsWith(`${file}:3:5: unknown key "tsl"`));
 });
+
+test('tcp: both upstream spellings normalize to {address, tls} with absolute paths; plain stays {address}', () => {
+  const base = 'servers:\n  - listen: 127.0.0.1:5433\n    tcp:\n';
+  const nested = parseConfigText(`${base}      upstream:\n        address: db.example.com:15432\n        tls: {ca: ca.pem, cert: app.crt, key: app.key, servername: db.internal}\n`, 'certgate.yaml', '/etc/cg');
+  const legacy = parseConfigText(`${base}      upstream: db.example.com:15432\n      tls: {ca: ca.pem, cert: app.crt, key: app.key, servername: db.internal}\n`, 'certgate.yaml', '/etc/cg');
+  const expected = {
+    address: 'db.example.com:15432',
+    tls: { ca: '/etc/cg/ca.pem', cert: '/etc/cg/app.crt', key: '/etc/cg/app.key', servername: 'db.internal', minVersion: 'TLSv1.2', insecureSkipVerify: false },
+  };
+  for (const config of [nested, legacy]) {
+    assert.deepEqual(config.servers[0].tcp!.upstream, expected);
+    assert.equal(config.servers[0].tcp!.tls, undefined);
+  }
+  const tls = 'tls: {cert: s.crt, key: s.key}\n    clientAuth: {ca: ca.pem}\n';
+  const plain = parseConfigText(`servers:\n  - listen: 127.0.0.1:15432\n    ${tls}    tcp: {upstream: "127.0.0.1:5432"}\n`, 'certgate.yaml', '/etc/cg');
+  assert.deepEqual(plain.servers[0].tcp!.upstream, { address: '127.0.0.1:5432' });
+});

@@ -36,6 +36,8 @@ export interface BoundWork {
   close(reason: ReasonCode): void;
   /** Set when a trusted gateway in front named the client (trustIdentityHeadersFrom): its identity headers. */
   forwarded?: ForwardedIdentity;
+  /** Work with no point where it is idle (a TCP tunnel): ends it gracefully when a drain reaches its deadline. */
+  drain?(): void;
 }
 
 /** The identity headers a trusted hop sent with a request, kept so a trust change can judge them again. */
@@ -130,7 +132,7 @@ export class ConnectionRegistry {
    * sockets that are not established (TLS) within the handshake deadline are destroyed, never ended: `end()` on a
    * socket whose handshake never finished does not complete, and the descriptor would stay in CLOSE-WAIT.
    */
-  admit(raw: Socket, tls: boolean): ClientConnection | null {
+  admit(raw: Socket, tls: boolean, plainProtocol: 'plain' | 'tcp' = 'plain'): ClientConnection | null {
     const limits = this.#o.limits();
     const ip = unmapIp(raw.remoteAddress);
     if (raw.remoteAddress === undefined) {
@@ -149,7 +151,7 @@ export class ConnectionRegistry {
       return null;
     }
     const conn: ClientConnection = {
-      id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : 'plain', session: null, handler: null,
+      id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : plainProtocol, session: null, handler: null,
       state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0, deadline: undefined,
     };
     this.#open.add(conn);
@@ -157,7 +159,7 @@ export class ConnectionRegistry {
     const key = `${raw.remoteAddress}|${raw.remotePort}`;
     this.#byPeer.set(key, conn);
     this.#byHolder.set(raw, conn);
-    if (!tls) this.#o.metrics.connections.inc({ protocol: 'plain' });
+    if (!tls) this.#o.metrics.connections.inc({ protocol: plainProtocol });
     if (tls) {
       conn.deadline = setTimeout(() => {
         if (conn.established) return;

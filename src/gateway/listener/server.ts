@@ -5,7 +5,8 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createSecureServer, getPackedSettings, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { Socket, Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, createSecureContext } from 'node:tls';
 import type { TLSSocket, SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -68,7 +69,7 @@ interface Handler {
   tls: boolean;
   /** What it speaks after admission: HTTP, or TCP mode's byte pipe. */
   kind: 'http' | 'tcp';
-  server: Http2SecureServer | HttpServer | TlsServer;
+  server: Http2SecureServer | HttpServer | TlsServer | NetServer;
   /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
   rt: ListenerRuntime;
 }
@@ -91,6 +92,9 @@ function clientErrorResponse(rt: ListenerRuntime, err: NodeJS.ErrnoException): {
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return { reason, bytes: head + '\r\n' + page.body.toString('utf8') };
 }
+
+/** After drain's deadline ended the tunnels with a FIN, how long they may take to close before being destroyed. */
+const TUNNEL_END_GRACE_MS = 1_000;
 
 /** How long a socket that got its error page may take to read it before it is destroyed. */
 const ERROR_PAGE_GRACE_MS = 2_000;
@@ -115,7 +119,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   /** Closes a connection once idle: HTTP/2 gets GOAWAY (open streams finish), HTTP/1.1 ends after its response. */
   const retire = (conn: ClientConnection): void => {
     conn.retiring = true;
-    // a TCP-mode tunnel has no idle point to close at: it runs until either side ends it (or drain's deadline)
+    // a TCP-mode tunnel has no idle point to close at: it runs until either side ends it, or drain's deadline
+    // ends it (BoundWork.drain)
     if (conn.protocol === 'tcp') return;
     if (conn.session) conn.session.close();
     else if (conn.active === 0) conn.socket.end();
@@ -217,8 +222,20 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
   };
 
-  /** TCP mode: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts instead of HTTP. */
+  /**
+   * TCP mode. Server direction: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts
+   * instead of HTTP. Client direction (no tls:): an unbound plain net.Server, so every admitted socket goes straight
+   * to proxy-tcp.ts, which dials the upstream over TLS.
+   */
   const makeTcpHandler = (rt: ListenerRuntime): Handler => {
+    if (!rt.tls) {
+      const handler = { tls: false, kind: 'tcp', rt } as Handler;
+      handler.server = createNetServer({ allowHalfOpen: true }, (socket: Socket) => {
+        socket.setNoDelay(true);
+        handleTcp(handler.rt, deps, registry.of(socket), socket);
+      });
+      return handler;
+    }
     const material = rt.tlsMaterial!;
     const handler = { tls: true, kind: 'tcp', rt } as Handler;
     const tlsServer = createTlsServer({
@@ -297,7 +314,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         return;
       }
       const handler = current;
-      const conn = registry.admit(raw, handler.tls);
+      // a plain TCP-mode (client direction) connection is counted as tcp from the start; TLS ones once established
+      const conn = registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain');
       if (conn === null) return;
       conn.handler = handler;
       raw.on('error', () => raw.destroy());
@@ -433,9 +451,26 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
           for (const h of handlers) h.server.close(() => undefined);
           resolve();
         };
+        // the deadline: tunnels (TCP mode), which have no idle point to stop at, are ended both ways with a FIN;
+        // whatever is still open after that grace (and every other connection) is destroyed
         const timer = setTimeout(() => {
-          registry.destroyAll();
-          done();
+          let tunnels = 0;
+          for (const conn of registry.connections()) {
+            for (const work of conn.work ?? []) {
+              if (work.drain === undefined) continue;
+              work.drain();
+              tunnels++;
+            }
+          }
+          if (tunnels === 0 || timeoutMs === 0) {
+            registry.destroyAll();
+            done();
+            return;
+          }
+          setTimeout(() => {
+            registry.destroyAll();
+            done();
+          }, TUNNEL_END_GRACE_MS).unref();
         }, timeoutMs);
         const poll = setInterval(() => {
           if (registry.size === 0) done();
