@@ -64,7 +64,7 @@ test('a typo: exit 1, every problem with file:line:column on stdout, one line on
   assert.equal(r.code, 1);
   assert.deepEqual(r.stdout.trimEnd().split('\n'), [
     'error: typo.yaml:2:13: servers[0].listen: expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443, got the number 8443 (write "127.0.0.1:8443" for this machine only, or "0.0.0.0:8443" for every interface)',
-    'error: typo.yaml:4:5: unknown key "clientAuht" in servers[0] (did you mean "clientAuth"? allowed here: listen, tls, http2, clientAuth, securityHeaders, errorPage, redirectToHttps, allowPlainRemote, maxHeaderSize, timeouts, limits, sites, routes, tcp)',
+    'error: typo.yaml:4:5: unknown key "clientAuht" in servers[0] (did you mean "clientAuth"? allowed here: listen, tls, http2, clientAuth, securityHeaders, errorPage, redirectToHttps, allowPlainRemote, maxHeaderSize, timeouts, limits, sites, routes, tcp, trustIdentityHeadersFrom)',
   ]);
   assert.equal(r.stderr, 'certgate: typo.yaml: 2 errors in the config; the files it names were not checked\n');
 });
