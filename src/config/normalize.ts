@@ -40,7 +40,7 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 }
 
 /**
- * The config as every consumer reads it: file paths (pidFile too) resolved against `baseDir` (the config file's directory),
+ * The config as every consumer reads it: file paths (pidFile and log.file too) resolved against `baseDir` (the config file's directory),
  * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
  * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
@@ -48,5 +48,6 @@ export function normalizeConfig(config: GatewayConfig, baseDir: string): Gateway
   const abs = (p: string) => resolve(baseDir, p);
   const out: GatewayConfig = { ...config, servers: config.servers.map((s) => server(s, abs)) };
   if (config.pidFile) out.pidFile = abs(config.pidFile);
+  if (config.log.file) out.log = { ...config.log, file: abs(config.log.file) };
   return out;
 }

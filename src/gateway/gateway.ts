@@ -16,6 +16,8 @@ import { OcspStapler } from './tls/ocsp-stapling.ts';
 
 export interface GatewayDeps {
   logger: Logger;
+  /** Where access lines go (`log.file`); default: `logger`. Its level follows `log.level` on reload. */
+  accessLogger?: Logger;
   metrics: GatewayMetrics;
 }
 
@@ -64,7 +66,8 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let listeners = new Map<string, Listener>();
   let bound = new Map<string, BoundAddress>();
   let metricsServer: MetricsServer | undefined;
-  const handlerDeps = { logger, metrics, accessLog: config.log.access };
+  const accessLogger = deps.accessLogger ?? logger;
+  const handlerDeps = { logger, accessLogger, metrics, accessLog: config.log.access };
 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
@@ -240,6 +243,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       config = next;
       handlerDeps.accessLog = next.log.access;
       logger.level = next.log.level;
+      accessLogger.level = next.log.level;
       for (const [listen, l] of removed) {
         logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
         void l.drain(10_000);

@@ -34,7 +34,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     if (extra.bytesIn) deps.metrics.tcpBytes.inc({ listen: rt.listen, direction: 'in' }, extra.bytesIn);
     if (extra.bytesOut) deps.metrics.tcpBytes.inc({ listen: rt.listen, direction: 'out' }, extra.bytesOut);
     if (!deps.accessLog) return;
-    deps.logger.info({
+    deps.accessLogger.info({
       event: 'tcp.access', result, reason: extra.reason, ip: state.ip, subject: presented?.subject, serial: presented?.serial,
       bytes_in: extra.bytesIn ?? 0, bytes_out: extra.bytesOut ?? 0, duration_ms: Date.now() - start, upstream: tcp.upstream, listen: rt.listen,
     }, 'tcp');
