@@ -240,6 +240,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
       listeners = nextListeners;
       bound = nextBound;
+      if (next.log.file !== initialConfig.log.file) {
+        // the file is opened once by `serve` (like pidFile); say so on each reload rather than seem to have moved it
+        logger.warn({ event: 'config.warning', setting: 'log.file', file: initialConfig.log.file, ignored: next.log.file }, 'log.file changed: it takes effect at the next start');
+      }
       config = next;
       handlerDeps.accessLog = next.log.access;
       logger.level = next.log.level;

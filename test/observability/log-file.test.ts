@@ -92,6 +92,13 @@ log: {file: ${file}}
   await s.waitFor((l) => l.event === 'log.reopened');
   await during;
   await batch(60, 30);
+  // a reload cannot move the file: it says so, and the lines keep going to the open one
+  writeFileSync(cfg, config('elsewhere.log'));
+  s.child.kill('SIGHUP');
+  const warned = await s.waitFor((l) => l.event === 'config.warning' && l.setting === 'log.file');
+  assert.equal(warned.ignored, join(dir, 'elsewhere.log'));
+  await s.waitFor((l) => l.event === 'config.reloaded');
+  await batch(90, 5);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 0);
 
@@ -101,7 +108,8 @@ log: {file: ${file}}
   for (const l of [...old, ...now]) assert.equal(l.event, 'access');
   const paths = (ls: Array<Record<string, unknown>>) => ls.map((l) => Number(String(l.path).slice(3)));
   const all = [...paths(old), ...paths(now)].sort((a, b) => a - b);
-  assert.deepEqual(all, Array.from({ length: 90 }, (_, k) => k), 'each request logged exactly once');
+  assert.deepEqual(all, Array.from({ length: 95 }, (_, k) => k), 'each request logged exactly once');
+  assert.equal(existsSync(join(dir, 'elsewhere.log')), false);
   for (let k = 0; k < 30; k++) assert.ok(paths(old).includes(k), `request ${k} (before the rotation) is in the renamed file`);
   for (let k = 60; k < 90; k++) assert.ok(paths(now).includes(k), `request ${k} (after the reopen) is in the new file`);
   assert.equal(s.lines.filter((l) => l.event === 'access').length, 0, 'no access line on stdout');
