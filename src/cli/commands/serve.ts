@@ -53,7 +53,8 @@ Examples:
 
 Exit codes:
   0  stopped by SIGTERM/SIGINT after draining
-  1  the config or a file it names has an error, an address cannot be bound, or the pidFile is taken or unwritable`,
+  1  the config or a file it names has an error, an address cannot be bound, the pidFile is taken or unwritable,
+     or log.file cannot be opened`,
     )
     .action(async (opts: ServeOptions) => {
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
