@@ -51,14 +51,15 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 }
 
 /**
- * The config as every consumer reads it: file paths (pidFile too) resolved against `baseDir` (the config file's directory),
- * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list, `tcp.upstream`
- * always {address, tls?} (see `tcp` above).
+ * The config as every consumer reads it: file paths (pidFile and log.file too) resolved against `baseDir` (the config
+ * file's directory), `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list,
+ * `tcp.upstream` always {address, tls?} (see `tcp` above).
  * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
 export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
   const abs = (p: string) => resolve(baseDir, p);
   const out: GatewayConfig = { ...config, servers: config.servers.map((s) => server(s, abs)) };
   if (config.pidFile) out.pidFile = abs(config.pidFile);
+  if (config.log.file) out.log = { ...config.log, file: abs(config.log.file) };
   return out;
 }

@@ -421,6 +421,9 @@ export const Log = z
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Lowest level logged.'),
     access: z.boolean().default(true).describe('One access line per request.'),
     format: z.enum(['json', 'pretty']).default('json').describe('json: one JSON object per line; pretty: for a terminal.'),
+    file: FilePath('the access log file, e.g. /var/log/certgate/access.log')
+      .optional()
+      .describe('Access lines (access, tcp.access) are appended to this file as JSON lines instead of stdout; the other lines stay on stdout. Reopened on SIGUSR1 (logrotate). Relative paths are from the config file. Taken at start; a reload does not move it.'),
   })
   .describe('Logging (pino).');
 

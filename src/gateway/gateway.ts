@@ -17,6 +17,8 @@ import { OcspStapler } from './tls/ocsp-stapling.ts';
 
 export interface GatewayDeps {
   logger: Logger;
+  /** Where access lines go (`log.file`); default: `logger`. Its level follows `log.level` on reload. */
+  accessLogger?: Logger;
   metrics: GatewayMetrics;
   /** How listeners bind; workers pass `{reusePort: true, exclusive: true}`. */
   listenOptions?: ListenOptions;
@@ -104,7 +106,8 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let listeners = new Map<string, Listener>();
   let bound = new Map<string, BoundAddress>();
   let metricsServer: MetricsServer | undefined;
-  const handlerDeps = { logger, metrics, accessLog: config.log.access, listenOptions: deps.listenOptions };
+  const accessLogger = deps.accessLogger ?? logger;
+  const handlerDeps = { logger, accessLogger, metrics, accessLog: config.log.access, listenOptions: deps.listenOptions };
   const serveMetrics = deps.serveMetrics ?? true;
   const ticketKeys = (): Buffer | undefined => deps.ticketKeys?.();
 
@@ -221,9 +224,14 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
     listeners = nextListeners;
     bound = nextBound;
+    if (next.log.file !== initialConfig.log.file) {
+      // the file is opened once by `serve` (like pidFile); say so on each reload rather than seem to have moved it
+      logger.warn({ event: 'config.warning', setting: 'log.file', file: initialConfig.log.file, ignored: next.log.file }, 'log.file changed: it takes effect at the next start');
+    }
     config = next;
     handlerDeps.accessLog = next.log.access;
     logger.level = next.log.level;
+    accessLogger.level = next.log.level;
     for (const [listen, l] of removed) {
       logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
       void l.drain(10_000);

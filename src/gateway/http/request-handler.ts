@@ -29,6 +29,8 @@ import type { ListenerRuntime, RouteTarget } from '../runtime.ts';
 
 export interface HandlerDeps {
   logger: Logger;
+  /** Access lines go here: `logger`, or one writing to `log.file`. */
+  accessLogger: Logger;
   metrics: GatewayMetrics;
   accessLog: boolean;
   /** The registry of the listener the request arrived on (per-listener deps inherit the rest from the gateway's). */
@@ -218,7 +220,7 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
   deps.metrics.requestDuration.observe(STATUS_CLASS[Math.floor(status / 100)] ?? 'other', seconds);
   if (!deps.accessLog) return;
   const presented = d.verdict.presented ?? d.state.presented;
-  writeFlat(deps.logger, {
+  writeFlat(deps.accessLogger, {
     event: 'access',
     ip: d.state.ip,
     sni: d.state.servername,

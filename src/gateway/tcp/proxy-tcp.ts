@@ -61,7 +61,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     if (extra.bytesIn) deps.metrics.tcpBytes.inc({ listen: rt.listen, direction: 'in' }, extra.bytesIn);
     if (extra.bytesOut) deps.metrics.tcpBytes.inc({ listen: rt.listen, direction: 'out' }, extra.bytesOut);
     if (!deps.accessLog) return;
-    deps.logger.info({
+    deps.accessLogger.info({
       event: 'tcp.access', direction: tcp.direction, result, reason: extra.reason, ip, subject: presented?.subject, serial: presented?.serial,
       bytes_in: extra.bytesIn ?? 0, bytes_out: extra.bytesOut ?? 0, duration_ms: Date.now() - start, upstream: tcp.upstream, tls_resumed: resumed, listen: rt.listen,
     }, 'tcp');
