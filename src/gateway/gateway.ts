@@ -72,7 +72,7 @@ export interface Gateway {
   readonly config: GatewayConfig;
 }
 
-function materialFilesOf(config: GatewayConfig): string[] {
+export function materialFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   const addTls = (tls: { ca?: string; cert?: string; key?: string; p12?: string; passwordFile?: string } | undefined) => {
     for (const f of [tls?.ca, tls?.cert, tls?.key, tls?.p12, tls?.passwordFile]) if (f) files.add(f);
@@ -89,7 +89,7 @@ function materialFilesOf(config: GatewayConfig): string[] {
   return [...files];
 }
 
-function crlFilesOf(config: GatewayConfig): string[] {
+export function crlFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   for (const s of config.servers) {
     const crl = s.clientAuth?.crl;

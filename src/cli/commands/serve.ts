@@ -13,6 +13,11 @@ import { createGateway } from '../../gateway/gateway.ts';
 import { preflight } from '../../gateway/preflight.ts';
 import { createReloadController, logFindings } from '../../gateway/reload.ts';
 import { PROCESS_TITLE, checkPidFileFree, removePidFile, writePidFile } from '../../core/pid-file.ts';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { createWorkerPool, reopenWorkerLogs } from '../../gateway/workers/pool.ts';
+import { planWorkers } from '../../gateway/workers/count.ts';
+import { serveAsWorker } from '../serve-worker.ts';
 
 interface ServeOptions {
   config?: string;
@@ -57,6 +62,8 @@ Exit codes:
      or log.file cannot be opened`,
     )
     .action(async (opts: ServeOptions) => {
+      // a worker of a multi-process gateway: the primary (the same command, run first) checked the config and sends it
+      if (cluster.isWorker) return serveAsWorker(process.env.CERTGATE_REUSEPORT === '1');
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
       const drainMs = parseDuration(opts.drainTimeout);
       if (drainMs === undefined) throw new UserError('CG_USAGE', `--drain-timeout "${opts.drainTimeout}" is not a duration`, { hint: 'e.g. 20s or 500ms' });
@@ -91,7 +98,15 @@ Exit codes:
       };
       logFindings(logger, findings, 'config.warning');
       const metrics = createMetrics();
-      const gateway = createGateway(config, { logger, accessLogger, metrics });
+      const plan = planWorkers(config, availableParallelism(), process.platform);
+      const gateway = plan.count > 1
+        ? createWorkerPool({
+          config, count: plan.count, logger, metrics,
+          fork: (index) => cluster.fork({ CERTGATE_WORKER: String(index), CERTGATE_REUSEPORT: plan.reusePort ? '1' : '0' }),
+        })
+        : createGateway(config, { logger, accessLogger, metrics });
+      logger.info({ event: 'gateway.workers', workers: plan.count, why: plan.why, scheduling: plan.count === 1 ? 'single process' : plan.reusePort ? 'SO_REUSEPORT' : 'node:cluster round-robin' },
+        plan.count === 1 ? `one process (${plan.why})` : `${plan.count} workers (${plan.why}), connections spread by ${plan.reusePort ? 'the kernel (SO_REUSEPORT)' : 'the primary (node:cluster)'}`);
       const reloader = createReloadController({ configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)), preflight, pollMs: opts.watch ? 1000 : 0 });
       try {
         await gateway.start();
@@ -118,6 +133,7 @@ Exit codes:
       process.on('SIGHUP', () => void reloader.reloadConfig('SIGHUP'));
       // nginx's signal for the same job; installing a handler also keeps Node from opening its inspector on SIGUSR1
       process.on('SIGUSR1', () => {
+        if (plan.count > 1) reopenWorkerLogs(Object.values(cluster.workers ?? {}).filter((w) => w !== undefined));
         if (!logFile) {
           logger.info({ event: 'log.reopen_skipped' }, 'SIGUSR1: no log.file to reopen');
           return;
