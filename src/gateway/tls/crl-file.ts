@@ -1,6 +1,8 @@
-// CRL files: parse PEM or DER (with @peculiar/x509), and verify a CRL's signature synchronously with node:crypto.
+// CRL files: parse PEM or DER (the schema of @peculiar/asn1-x509, without @peculiar/x509's certificate machinery, which
+// the gateway does not need at start), and verify a CRL's signature synchronously with node:crypto.
 import { constants, verify, type KeyObject } from 'node:crypto';
-import { X509Crl, X509CrlReason } from '../../core/x509.ts';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList, CRLReason, CRLReasons, id_ce_cRLReasons, id_ce_deltaCRLIndicator } from '@peculiar/asn1-x509';
 import { isPem, pemDecodeAll } from '../../core/pem.ts';
 import { children, encodingOf, oidToString, readTlv, valueOf, TAG, type Tlv } from '../identity/der.ts';
 import { dnKeyFromDer, formatDn, type DnKey } from '../identity/dn.ts';
@@ -50,23 +52,26 @@ export function parseCrl(der: Buffer, file: string): ParsedCrl {
   const issuerTlv = tbsParts[tbsParts[0]?.tag === TAG.INTEGER ? 2 : 1];
   if (!issuerTlv || issuerTlv.tag !== TAG.SEQUENCE) throw new Error('not a CRL');
   const issuerDer = encodingOf(der, issuerTlv);
-  const crl = new X509Crl(Uint8Array.from(der).buffer);
+  const tbs = AsnConvert.parse(der, CertificateList).tbsCertList;
+  const entries = tbs.revokedCertificates ?? [];
   // serials straight from the DER INTEGERs: the library's serialNumber text drops the sign of a negative serial
   const serials = revokedSerialKeys(der, tbsParts.slice(tbsParts.indexOf(issuerTlv) + 1));
-  if (serials.length !== crl.entries.length) throw new Error('not a CRL: revoked entries do not parse');
+  if (serials.length !== entries.length) throw new Error('not a CRL: revoked entries do not parse');
   const revoked = new Map<string, string | null>();
-  crl.entries.forEach((entry, i) => {
-    if (entry.reason === X509CrlReason.removeFromCRL) return; // only meaningful in delta CRLs
-    revoked.set(serials[i], entry.reason === undefined ? null : X509CrlReason[entry.reason]);
+  entries.forEach((entry, i) => {
+    const ext = entry.crlEntryExtensions?.find((e) => e.extnID === id_ce_cRLReasons);
+    const reason = ext ? AsnConvert.parse(ext.extnValue, CRLReason).reason : undefined;
+    if (reason === CRLReasons.removeFromCRL) return; // only meaningful in delta CRLs
+    revoked.set(serials[i], reason === undefined ? null : CRLReasons[reason] ?? null);
   });
   return {
     file,
     issuer: formatDn(issuerDer),
     issuerKey: dnKeyFromDer(issuerDer),
-    thisUpdate: crl.thisUpdate,
-    nextUpdate: crl.nextUpdate,
+    thisUpdate: tbs.thisUpdate.getTime(),
+    nextUpdate: tbs.nextUpdate?.getTime(),
     revoked,
-    delta: crl.extensions.some((e) => e.type === '2.5.29.27'),
+    delta: (tbs.crlExtensions ?? []).some((e) => e.extnID === id_ce_deltaCRLIndicator),
     tbs: Buffer.from(encodingOf(der, tbsTlv)),
     signatureAlgorithm: Buffer.from(encodingOf(der, algTlv)),
     signature: Buffer.from(valueOf(der, sigTlv).subarray(1)), // skip the unused-bits octet
