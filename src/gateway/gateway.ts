@@ -13,10 +13,17 @@ import { createListener } from './listener/server.ts';
 import type { Listener, PreparedSwap } from './listener/server.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
 import { OcspStapler } from './tls/ocsp-stapling.ts';
+import type { CrlFetcher } from './tls/crl-fetch.ts';
+import { crlSources } from './tls/trust.ts';
 
 export interface GatewayDeps {
   logger: Logger;
   metrics: GatewayMetrics;
+  /**
+   * The CRL URLs of the config (crl-fetch.ts), prepared by the caller before start (and before a reload). The gateway
+   * starts its polling, reloads trust when it accepts a new CRL, and closes it on stop.
+   */
+  crls?: CrlFetcher;
 }
 
 export interface BoundAddress {
@@ -32,8 +39,11 @@ export interface Gateway {
   start(): Promise<BoundAddress[]>;
   /** Puts a new config in force. Throws (and changes nothing) when any part of it cannot be compiled or bound. */
   reload(next: GatewayConfig): Promise<void>;
-  /** Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail. */
-  reloadTrust(): void;
+  /**
+   * Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail.
+   * With `url`: only the listeners naming that CRL URL (a new CRL was fetched). Open connections are re-checked.
+   */
+  reloadTrust(url?: string): void;
   /** Stops accepting, drains in-flight requests for at most `timeoutMs`, closes pools and the metrics server. */
   stop(timeoutMs: number): Promise<void>;
   /** Every CRL file in force (for the file watcher). */
@@ -50,15 +60,14 @@ export interface Gateway {
 function crlFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   for (const s of config.servers) {
-    const crl = s.clientAuth?.crl;
-    for (const f of crl === undefined ? [] : Array.isArray(crl) ? crl : [crl]) files.add(f);
+    for (const src of crlSources(s.clientAuth?.crl)) if (src.kind === 'file') files.add(src.file);
     if (s.clientAuth) files.add(s.clientAuth.ca);
   }
   return [...files];
 }
 
 export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): Gateway {
-  const { logger, metrics } = deps;
+  const { logger, metrics, crls } = deps;
   const pools = new UpstreamPools(metrics);
   let config = initialConfig;
   let listeners = new Map<string, Listener>();
@@ -69,7 +78,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
     const out = new Map<string, ListenerRuntime>();
-    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools)));
+    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools, crls?.data)));
     return out;
   };
 
@@ -157,7 +166,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     return reasons;
   };
 
-  return {
+  const gateway: Gateway = {
     get config() {
       return config;
     },
@@ -182,6 +191,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       }
       reportTrust();
       syncStaples();
+      if (crls) {
+        crls.onChange = (url) => gateway.reloadTrust(url);
+        crls.start();
+      }
       serving = true;
       return [...bound.values()];
     },
@@ -245,6 +258,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         void l.drain(10_000);
       }
       void pools.retain(poolsInUse());
+      crls?.retain(next);
       if (metricsMoved) {
         const old = metricsServer;
         metricsServer = nextMetrics;
@@ -255,17 +269,19 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       syncStaples();
     },
 
-    reloadTrust() {
+    reloadTrust(url) {
       for (const l of listeners.values()) {
         const rt = l.runtime;
         if (!rt.trust) continue;
+        // a fetched CRL changes only the listeners that name its URL
+        if (url !== undefined && !crlSources(rt.config.clientAuth?.crl).some((s) => s.kind === 'url' && s.url === url)) continue;
         try {
-          const trust = loadClientTrust(rt.config as ServerConfig);
+          const trust = loadClientTrust(rt.config as ServerConfig, crls?.data);
           if (trust === null) continue;
           l.rotateTicketKeys();
           // every open connection's work (requests, WebSockets) is re-checked under the new trust
           l.setTrust(trust);
-          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation }, 'CA and CRL files re-read');
+          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation, url }, url ? `new CRL from ${url} in force` : 'CA and CRL files re-read');
         } catch (err) {
           logger.error({ event: 'trust.reload_failed', listen: rt.listen, err }, 'CA/CRL files could not be re-read; the previous ones stay in force');
         }
@@ -279,6 +295,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       clearTimeout(staleTimer);
       expiry.close();
       stapler.close();
+      crls?.close();
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));
@@ -296,4 +313,5 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       return [...bound.values()];
     },
   };
+  return gateway;
 }

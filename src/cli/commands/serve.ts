@@ -9,6 +9,7 @@ import { createLogger, flushLogger } from '../../observability/logger.ts';
 import { createMetrics } from '../../observability/metrics.ts';
 import { createGateway } from '../../gateway/gateway.ts';
 import { preflight } from '../../gateway/preflight.ts';
+import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
 import { createReloadController, logFindings } from '../../gateway/reload.ts';
 import { PROCESS_TITLE, checkPidFileFree, removePidFile, writePidFile } from '../../core/pid-file.ts';
 
@@ -57,22 +58,36 @@ Exit codes:
       const drainMs = parseDuration(opts.drainTimeout);
       if (drainMs === undefined) throw new UserError('CG_USAGE', `--drain-timeout "${opts.drainTimeout}" is not a duration`, { hint: 'e.g. 20s or 500ms' });
       const config = loadConfigFile(path, show(path));
-      const findings = preflight(config);
+      const logger = createLogger({ level: config.log.level, format: config.log.format });
+      const metrics = createMetrics();
+      // CRL URLs first: their copies (fetched, cached in stateDir, or the fallback file) are checked like CRL files
+      const crls = new CrlFetcher({ stateDir: resolveStateDir(config, ctx.env), logger, metrics, writeCache: true });
+      const crlProblems = await crls.prepare(config);
+      for (const p of crlProblems) ctx.err(`error: ${p}`);
+      if (crlProblems.length > 0) {
+        crls.close();
+        await flushLogger(logger);
+        throw new UserError('CG_CRL_UNAVAILABLE', `refusing to start: ${crlProblems.length === 1 ? 'a CRL URL has' : `${crlProblems.length} CRL URLs have`} no verified copy (listed above)`, { hint: `certgate check -c ${show(path)}` });
+      }
+      const findings = preflight(config, new Date(), crls.data);
       const errors = findings.filter((f) => f.level === 'error');
       for (const f of findings) ctx.err(`${f.level === 'error' ? 'error' : 'warning'}: ${f.file ? `${show(f.file)}: ` : ''}${f.message}`);
       if (errors.length > 0) {
+        crls.close();
         throw new UserError(errors[0].code ?? 'CG_CONFIG_TLS', `refusing to start: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${show(path)} or the files it names (listed above)`, { hint: `certgate check -c ${show(path)}` });
       }
       process.title = PROCESS_TITLE;
       if (config.pidFile) checkPidFileFree(config.pidFile); // before binding anything: another gateway owns this config
-      const logger = createLogger({ level: config.log.level, format: config.log.format });
       logFindings(logger, findings, 'config.warning');
-      const metrics = createMetrics();
-      const gateway = createGateway(config, { logger, metrics });
-      const reloader = createReloadController({ configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)), preflight, pollMs: opts.watch ? 1000 : 0 });
+      const gateway = createGateway(config, { logger, metrics, crls });
+      const reloader = createReloadController({
+        configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)),
+        prepare: (next) => crls.prepare(next), preflight: (next) => preflight(next, new Date(), crls.data), pollMs: opts.watch ? 1000 : 0,
+      });
       try {
         await gateway.start();
       } catch (err) {
+        crls.close();
         await flushLogger(logger);
         throw err;
       }

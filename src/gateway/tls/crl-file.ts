@@ -15,6 +15,8 @@ export interface ParsedCrl {
   nextUpdate: Date | undefined;
   /** Serial key (hex of the DER INTEGER content, see core serialKey) to reason name ("keyCompromise") or null. */
   revoked: Map<string, string | null>;
+  /** The cRLNumber extension (RFC 5280 5.2.3), when present. */
+  crlNumber: bigint | undefined;
   /** True for a delta CRL (deltaCRLIndicator), which certgate does not support. */
   delta: boolean;
   /** What the signature covers and the signature itself. */
@@ -38,6 +40,21 @@ function revokedSerialKeys(der: Buffer, afterIssuer: Tlv[]): string[] {
     if (!serial || serial.tag !== TAG.INTEGER) throw new Error('not a CRL: an entry has no serial number');
     return serialKey(valueOf(der, serial));
   });
+}
+
+/** The value of a cRLNumber extension: a non-negative DER INTEGER. */
+function crlNumberOf(value: ArrayBuffer | undefined): bigint | undefined {
+  if (value === undefined) return undefined;
+  const der = Buffer.from(value);
+  try {
+    const tlv = readTlv(der, 0);
+    if (tlv.tag !== TAG.INTEGER) return undefined;
+    const bytes = valueOf(der, tlv);
+    if (bytes.length === 0 || (bytes[0] & 0x80) !== 0) return undefined;
+    return BigInt('0x' + bytes.toString('hex'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Parses one DER CRL. Throws (a plain Error with a message) when it is not a CRL. */
@@ -66,6 +83,7 @@ export function parseCrl(der: Buffer, file: string): ParsedCrl {
     thisUpdate: crl.thisUpdate,
     nextUpdate: crl.nextUpdate,
     revoked,
+    crlNumber: crlNumberOf(crl.extensions.find((e) => e.type === '2.5.29.20')?.value),
     delta: crl.extensions.some((e) => e.type === '2.5.29.27'),
     tbs: Buffer.from(encodingOf(der, tbsTlv)),
     signatureAlgorithm: Buffer.from(encodingOf(der, algTlv)),
