@@ -9,6 +9,7 @@ import { compileServer } from './policy/route-match.ts';
 import type { CompiledServer } from './policy/route-match.ts';
 import { loadTrust } from './tls/trust.ts';
 import type { CrlData, Trust } from './tls/trust.ts';
+import { CidrSet, parseCidr } from './policy/cidr.ts';
 import { buildSecurityHeaders } from './http/security-headers.ts';
 import type { SecurityHeaderSet } from './http/security-headers.ts';
 import { createErrorPages } from './http/error-page.ts';
@@ -66,6 +67,8 @@ export interface ListenerRuntime {
   /** null when no client certificate is requested (no clientAuth, mode off, or a plain listener). */
   clientAuth: ClientAuthPolicy | null;
   /** `trustIdentityHeadersFrom`: the peers whose X-Client-* headers are taken as the client's identity; null: none. */
+  /** proxyProtocol: the load balancers that must send a PROXY header, and how long they may take; null when off. */
+  proxyFrom: { from: CidrSet; timeoutMs: number } | null;
   identityHops: CompiledRule[] | null;
   /** Mutable: replaced when CRLs are re-read (a new object = a new generation for the per-connection caches). */
   trust: Trust | null;
@@ -166,6 +169,9 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools, crlDa
     compiled: compileServer(config),
     clientAuth,
     identityHops: compileIdentityHops(config, config.listen),
+    proxyFrom: config.proxyProtocol
+      ? { from: new CidrSet(config.proxyProtocol.from.map((c) => parseCidr(c)!)), timeoutMs: ms(config.proxyProtocol.timeout, 'proxyProtocol.timeout') }
+      : null,
     trust,
     tlsMaterial,
     security: buildSecurityHeaders(config.securityHeaders, tls),

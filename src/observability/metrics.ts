@@ -141,6 +141,8 @@ export interface GatewayMetrics {
   crlNumber: Gauge<'url'>;
   /** Per CRL URL: thisUpdate of the newest CRL in force (Unix time); age = now - this. */
   crlThisUpdate: Gauge<'url'>;
+  /** Connections refused by the PROXY protocol check, by reason. */
+  proxyRefused: Counter<'reason'>;
   connections: LabelGauge<'protocol'>;
   websockets: Gauge;
   /** Times a resource limit was reached, by limit name (connections, handshake_timeout, upstream_queue_full, ...). */
@@ -291,6 +293,12 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       name: 'certgate_crl_this_update_seconds',
       help: 'CRL URLs: thisUpdate of the newest CRL in force (Unix time); its age is time() minus this.',
       labelNames: ['url'] as const,
+      registers,
+    }),
+    proxyRefused: new Counter({
+      name: 'certgate_proxy_protocol_refused_total',
+      help: 'Connections refused by proxyProtocol: header missing from a load balancer, invalid, too slow, or sent by another address.',
+      labelNames: ['reason'] as const,
       registers,
     }),
     connections: registered(new LabelGauge('certgate_open_connections', 'Client connections currently open, by protocol (h1, h2, plain).', 'protocol')),

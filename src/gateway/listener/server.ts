@@ -23,6 +23,7 @@ import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { connectionVerdict, unmapIp } from '../tls/connection-identity.ts';
 import { authorize } from '../policy/policy.ts';
 import { createAcceptor } from './acceptor.ts';
+import { readProxyHeader } from './proxy-accept.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import type { ClientConnection } from './connection-registry.ts';
 
@@ -290,6 +291,17 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   let current = makeHandler(initial);
   handlers.add(current);
 
+  /** Admits an accepted socket (client: the address a PROXY header named) and hands it to the handler in force. */
+  const hand = (handler: Handler, raw: Socket, client: { ip: string; port: number } | undefined) => {
+    const conn = registry.admit(raw, handler.tls, client);
+    if (conn === null) return;
+    conn.handler = handler;
+    raw.on('error', () => raw.destroy());
+    // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
+    if (handler.kind === 'tcp') raw.allowHalfOpen = true;
+    handler.server.emit('connection', raw);
+  };
+
   const acceptor = createAcceptor(
     (raw) => {
       if (draining) {
@@ -297,13 +309,29 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         return;
       }
       const handler = current;
-      const conn = registry.admit(raw, handler.tls);
-      if (conn === null) return;
-      conn.handler = handler;
+      const proxy = handler.rt.proxyFrom;
+      if (proxy === null) {
+        hand(handler, raw, undefined);
+        return;
+      }
+      // PROXY protocol: the header comes before the first TLS byte; from a balancer it is required, from others refused
       raw.on('error', () => raw.destroy());
-      // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
-      if (handler.kind === 'tcp') raw.allowHalfOpen = true;
-      handler.server.emit('connection', raw);
+      const fromBalancer = proxy.from.contains(raw.remoteAddress ?? '');
+      readProxyHeader(raw, fromBalancer, fromBalancer ? proxy.timeoutMs : handler.rt.handshakeTimeoutMs, (o) => {
+        if (!o.ok) {
+          if (o.reason !== 'closed') {
+            shared.metrics.proxyRefused.inc({ reason: o.reason });
+            shared.logger.info({ event: 'proxy.refused', reason: o.reason, peer: unmapIp(raw.remoteAddress), listen: handler.rt.listen }, `connection refused: ${o.detail}`);
+          }
+          raw.destroy();
+          return;
+        }
+        if (draining) {
+          raw.destroy();
+          return;
+        }
+        hand(handler, raw, o.ip === undefined ? undefined : { ip: o.ip, port: o.port ?? 0 });
+      });
     },
     (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),
   );

@@ -21,7 +21,7 @@ type Result = 'allowed' | 'refused' | 'upstream_error';
 export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientConnection | undefined, client: TLSSocket): void {
   const start = Date.now();
   const tcp = rt.tcp!;
-  const state = conn?.state ?? readConnection(client, rt.clientAuth, rt.trust);
+  const state = conn?.state ?? readConnection(client, rt.clientAuth, rt.trust, conn?.ip);
   if (conn) {
     conn.state = state;
     // a tunnel carries no requests: tunnel idle bounds it, not the keep-alive lifetime
@@ -92,7 +92,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     connected = true;
     if (tcp.proxyProtocol) {
       // the client's address and the listener's, before any byte of the client's
-      const header = proxyV2Header({ ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
+      const header = proxyV2Header({ ip: conn?.ip || (client.remoteAddress ?? ''), port: conn?.clientPort ?? client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
       upstream.write(header);
     }
     client.on('data', (d: Buffer) => (bytesIn += d.length));
