@@ -261,7 +261,7 @@ test('fleet: a CRL with a broken signature, from another CA, or with a lower num
   const foreign = readFileSync(join(stranger.dir, 'crl.pem'));
 
   // a plain web server (no long-poll): conditional GET by ETag, the body swapped by the test
-  let body = good;
+  let body: Buffer = good;
   let version = 1;
   const http = createHttpServer((req, res) => {
     const etag = `"v${version}"`;
