@@ -275,6 +275,7 @@ test('fleet: a CRL with a broken signature, from another CA, or with a lower num
   t.after(() => new Promise<void>((r) => http.close(() => r())));
   const port = (http.address() as { port: number }).port;
   const config = join(dir, 'certgate.yaml');
+  const metricsPort = await freePort();
   writeFileSync(config, `
 servers:
   - listen: 127.0.0.1:0
@@ -283,6 +284,7 @@ servers:
     routes:
       - {path: /, upstream: "${upstream.url}"}
 stateDir: ${join(dir, 'state')}
+metrics: {listen: "127.0.0.1:${metricsPort}"}
 `);
   const r = serve(config, dir);
   t.after(() => void r.child.kill('SIGKILL'));
@@ -303,6 +305,57 @@ stateDir: ${join(dir, 'state')}
     assert.equal((await get(gwPort, creds, '127.0.0.1')).status, 403, `${name}: alice stays revoked`);
   }
   assert.equal(r.lines.filter((l) => l.event === 'crl.updated').length, 0, 'no refused CRL was put in force');
-  const metrics = r.lines.filter((l) => l.event === 'trust.reloaded').length;
-  assert.equal(metrics, 0, 'trust never reloaded for a refused CRL');
+  assert.equal(r.lines.filter((l) => l.event === 'trust.reloaded').length, 0, 'trust never reloaded for a refused CRL');
+
+  // per-URL metrics: failures by reason, the CRL number in force, the last success
+  const url = `http://127.0.0.1:${port}/crl-bundle.pem`;
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  for (const reason of ['bad_signature', 'unknown_issuer', 'number_backwards']) {
+    assert.match(text, new RegExp(`certgate_crl_fetch_failures_total\\{url="${url}",reason="${reason}"\\} [1-9]`));
+  }
+  assert.match(text, new RegExp(`certgate_crl_number\\{url="${url}"\\} [1-9]`));
+  assert.match(text, new RegExp(`certgate_crl_fetch_last_success_seconds\\{url="${url}"\\} [1-9]`));
+
+  // after a CA restore the numbers really go back: the operator accepts it once, the running gateway follows
+  const reset = await runCli(['crl', 'accept-reset', '-c', config, '--url', url], { cwd: dir });
+  assert.equal(reset.code, 0, reset.stderr);
+  await r.waitFor((l) => l.event === 'crl.reset_accepted', 10_000);
+  await r.waitFor((l) => l.event === 'crl.updated', 5_000);
+  assert.equal((await get(gwPort, creds, '127.0.0.1')).status, 200, 'the restored CRL (without alice) is in force');
+  const unknown = await runCli(['crl', 'accept-reset', '-c', config, '--url', 'http://elsewhere/crl.pem'], { cwd: dir });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /names no CRL URL http:\/\/elsewhere\/crl\.pem/);
+});
+
+test('fleet: a replica that never had a CRL and cannot fetch one does not start; a fallback file lets it', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t, 'cg-crlstart-');
+  const root = await makeCa(t, { passphrase: null, days: 60 });
+  const server = await issueCert(root, 'gateway', { profile: 'server', days: 30 });
+  const closed = await freePort();
+  const config = (fallback: string) => `
+servers:
+  - listen: 127.0.0.1:0
+    tls: {cert: ${server.certPath}, key: ${server.keyPath}}
+    clientAuth: {ca: ${root.certPath}, crl: [{url: "http://127.0.0.1:${closed}/crl-bundle.pem"${fallback}}]}
+    routes:
+      - {path: /, upstream: "http://127.0.0.1:9"}
+stateDir: ${join(dir, 'state')}
+`;
+  writeFileSync(join(dir, 'none.yaml'), config(''));
+  const check = await runCli(['check', '-c', 'none.yaml'], { cwd: dir });
+  assert.equal(check.code, 1);
+  assert.match(check.stdout, /^error: CRL URL http:\/\/127\.0\.0\.1:\d+\/crl-bundle\.pem: cannot fetch it \(ECONNREFUSED\); there is no cached copy .* and no fallback file/m);
+  const refused = await runCli(['serve', '-c', 'none.yaml'], { cwd: dir, timeoutMs: 30_000 });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^certgate: refusing to start: a CRL URL has no verified copy/m);
+
+  writeFileSync(join(dir, 'fallback.yaml'), config(`, fallback: ${join(root.dir, 'crl-bundle.pem')}`));
+  assert.equal((await runCli(['check', '-c', 'fallback.yaml'], { cwd: dir })).code, 0);
+  const r = serve(join(dir, 'fallback.yaml'), dir);
+  t.after(() => void r.child.kill('SIGKILL'));
+  await r.waitFor((l) => l.event === 'gateway.ready');
+  const loaded = r.lines.find((l) => l.event === 'crl.loaded');
+  assert.equal(loaded?.from, 'fallback');
+  r.child.kill('SIGTERM');
+  assert.equal(await r.exited, 0, 'timers and sockets of the fetcher do not keep it running');
 });
