@@ -40,6 +40,11 @@ export function cachePaths(stateDir: string, url: string): { dir: string; body: 
   return { dir, body: join(dir, `${key}.crl`), meta: join(dir, `${key}.json`), reset: join(dir, `${key}.reset`) };
 }
 
+/** The cached copy of each CRL URL, read from disk only (for `certgate explain`, which never fetches). */
+export function cachedCrlData(stateDir: string): (url: string) => Buffer | undefined {
+  return (url) => readOptional(cachePaths(stateDir, url).body);
+}
+
 interface Response {
   status: number;
   headers: IncomingMessage['headers'];
