@@ -213,6 +213,11 @@ export class ConnectionRegistry {
     return conn;
   }
 
+  /** The connection a TLS socket wraps, also before its handshake finished (by the peer's address and port). */
+  accepted(socket: Socket): ClientConnection | undefined {
+    return this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+  }
+
   /** The connection of a TLS socket, raw socket or HTTP/2 session. */
   of(holder: object): ClientConnection | undefined {
     return this.#byHolder.get(holder);

@@ -215,7 +215,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     const reason = tlsClientReason(err, socket);
     shared.metrics.handshakeFailures.inc({ reason });
     const routine = err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
-    shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
+    shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: registry.accepted(socket)?.ip ?? unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
   };
 
   /** TCP mode: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts instead of HTTP. */
@@ -295,6 +295,9 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   const hand = (handler: Handler, raw: Socket, client: { ip: string; port: number } | undefined) => {
     const conn = registry.admit(raw, handler.tls, client);
     if (conn === null) return;
+    emitTo(handler, conn, raw);
+  };
+  const emitTo = (handler: Handler, conn: ClientConnection, raw: Socket) => {
     conn.handler = handler;
     raw.on('error', () => raw.destroy());
     // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
@@ -317,6 +320,9 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       // PROXY protocol: the header comes before the first TLS byte; from a balancer it is required, from others refused
       raw.on('error', () => raw.destroy());
       const fromBalancer = proxy.from.contains(raw.remoteAddress ?? '');
+      // anyone else is admitted first (connection limits, the handshake deadline), then only peeked at
+      const conn = fromBalancer ? null : registry.admit(raw, handler.tls);
+      if (!fromBalancer && conn === null) return;
       readProxyHeader(raw, fromBalancer, fromBalancer ? proxy.timeoutMs : handler.rt.handshakeTimeoutMs, (o) => {
         if (!o.ok) {
           if (o.reason !== 'closed') {
@@ -326,11 +332,12 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
           raw.destroy();
           return;
         }
-        if (draining) {
+        if (draining && conn === null) {
           raw.destroy();
           return;
         }
-        hand(handler, raw, o.ip === undefined ? undefined : { ip: o.ip, port: o.port ?? 0 });
+        if (conn !== null) emitTo(handler, conn, raw);
+        else hand(handler, raw, o.ip === undefined ? undefined : { ip: o.ip, port: o.port ?? 0 });
       });
     },
     (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),

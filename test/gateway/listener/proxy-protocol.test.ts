@@ -97,6 +97,17 @@ servers:
   assert.equal(direct?.status, 200);
   assert.equal(seenFor()['x-forwarded-for'], '127.0.0.2');
 
+  // a failed handshake behind the balancer is logged with the client's address
+  await new Promise<void>((resolve) => {
+    const s = netConnect({ host: '127.0.0.1', port: gw.port });
+    s.on('error', () => undefined);
+    s.once('connect', () => s.write('PROXY TCP4 203.0.113.77 127.0.0.1 40009 443\r\nNOT TLS AT ALL\r\n\r\n'));
+    s.once('close', () => resolve());
+    setTimeout(() => s.destroy(), 5_000);
+  });
+  const failed = gw.events('tls.handshake_failed');
+  assert.equal(failed[failed.length - 1]?.ip, '203.0.113.77');
+
   const reasons = gw.events('proxy.refused').map((l) => l.reason).sort();
   assert.deepEqual(reasons, ['proxy_header_missing', 'proxy_header_timeout', 'proxy_header_untrusted']);
   const text = await gw.metrics.registry.metrics();
