@@ -278,8 +278,9 @@ export class CrlFetcher {
       this.#failed(s, r.reason, r.detail, true);
       return false;
     }
-    if (reset) {
-      this.#o.logger.warn({ event: 'crl.reset_accepted', url: s.url }, `CRL of ${s.url} accepted with a lower CRL number (certgate crl accept-reset)`);
+    if (reset) this.#o.logger.warn({ event: 'crl.reset_accepted', url: s.url }, `CRL of ${s.url} accepted with a lower CRL number (certgate crl accept-reset)`);
+    // the mark is for the next CRL accepted, whether it needed it or not: a later replay must not profit from it
+    if (this.#o.writeCache && existsSync(paths.reset)) {
       try {
         unlinkSync(paths.reset);
       } catch {
