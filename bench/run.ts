@@ -12,11 +12,18 @@ import { makeBenchPki, type BenchPki } from './pki.ts';
 import { freePort, rssKiB, setNiceness, tail, waitForPort, type Pinned } from './proc.ts';
 import { SCENARIO_IDS, SCENARIOS, formatMarkdown, formatText, summarize, type Sample, type ScenarioId } from './report.ts';
 import { TARGETS, probeTarget, startTarget, type RunningTarget, type TargetName, type TargetSpec } from './targets.ts';
+import { formatTcp, runTcpScenario, type TcpSample, type TcpTargetName } from './tcp.ts';
+
+/** Every scenario `--scenarios` takes: the HTTP ones of report.ts, and `tcp` (bench/tcp.ts, reported apart). */
+const ALL_SCENARIOS = [...SCENARIO_IDS, 'tcp'] as const;
+type AnyScenario = (typeof ALL_SCENARIOS)[number];
 
 const HELP = `usage: npm run bench -- [options]
 
   --targets LIST     comma list of nginx,certgate,bare-node (default: all three; nginx is always measured)
-  --scenarios LIST   ${SCENARIO_IDS.join(',')} (default: all)
+  --scenarios LIST   ${ALL_SCENARIOS.join(',')} (default: all)
+                     tcp: mTLS tunnels through nginx stream and certgate's tcp: listener (bulk MB/s, new tunnels/s;
+                     at most 8 bulk tunnels, --hs-conns new-tunnel workers; bare-node has no tcp mode)
   --runs N           runs per target and scenario, interleaved; medians are reported (default 3)
   --duration S       measured seconds per run (default 5)
   --warmup S         unmeasured seconds before each run (default 1)
@@ -38,7 +45,7 @@ const CPU_GEN = 1;
 
 interface Options {
   targets: TargetName[];
-  scenarios: ScenarioId[];
+  scenarios: AnyScenario[];
   runs: number;
   duration: number;
   warmup: number;
@@ -85,7 +92,7 @@ function parseOptions(argv: string[]): Options | null {
   if (!targets.includes('nginx')) targets.unshift('nginx'); // every ratio is to nginx
   return {
     targets,
-    scenarios: list(v.scenarios, SCENARIO_IDS, '--scenarios') ?? [...SCENARIO_IDS],
+    scenarios: list(v.scenarios, ALL_SCENARIOS, '--scenarios') ?? [...ALL_SCENARIOS],
     runs: v.quick ? 1 : Math.round(num(v.runs, 3, '--runs')),
     duration: v.quick ? 3 : num(v.duration, 5, '--duration'),
     warmup: num(v.warmup, 1, '--warmup'),
@@ -267,11 +274,12 @@ async function main(): Promise<number> {
       }
     }
     const perRun = o.duration + o.warmup + 1.5;
-    const estimate = o.scenarios.length * o.runs * targets.length * perRun;
+    const httpScenarios = o.scenarios.filter((s): s is ScenarioId => s !== 'tcp');
+    const estimate = (httpScenarios.length + (o.scenarios.includes('tcp') ? 2 : 0)) * o.runs * targets.length * perRun;
     console.log(`targets ${targets.join(', ')}; ${o.runs} run(s) x ${o.duration}s per target and scenario; about ${Math.ceil(estimate / 60)} min`);
 
     const samples: Sample[] = [];
-    for (const scenario of o.scenarios) {
+    for (const scenario of httpScenarios) {
       console.log(`\n== ${SCENARIOS[scenario].title}`);
       for (let run = 1; run <= o.runs; run++) {
         for (const target of targets) {
@@ -285,12 +293,29 @@ async function main(): Promise<number> {
         }
       }
     }
-    const rows = summarize(samples, targets);
-    console.log(`\n==== medians of ${o.runs} run(s); ratio = target / nginx ====${formatText(rows)}\n`);
-    console.log(formatMarkdown(rows));
-    if (o.json) await writeFile(o.json, JSON.stringify({ machine: info, options: o, samples, rows }, null, 2) + '\n');
+    let tcpSamples: TcpSample[] = [];
+    if (o.scenarios.includes('tcp')) {
+      console.log('\n== tcp: mTLS tunnels (client certificate required), nginx stream vs certgate tcp:, one core each');
+      const tcpTargets = targets.filter((t): t is TcpTargetName => t === 'nginx' || t === 'certgate');
+      tcpSamples = await runTcpScenario({
+        dir, certs: pki.ec, targets: tcpTargets, runs: o.runs, durationS: o.duration, warmupS: o.warmup, conns: Math.min(o.conns, 8), workers: o.hsConns,
+        cpuTarget: CPU_TARGET, cpuGen: CPU_GEN, live,
+      }, (line) => console.log(line)).catch((err: Error) => {
+        console.log(`  tcp FAILED: ${err.message}`);
+        return [];
+      });
+    }
+    if (samples.length) {
+      const rows = summarize(samples, targets);
+      console.log(`\n==== medians of ${o.runs} run(s); ratio = target / nginx ====${formatText(rows)}\n`);
+      console.log(formatMarkdown(rows));
+      if (o.json) await writeFile(o.json, JSON.stringify({ machine: info, options: o, samples, rows, tcpSamples }, null, 2) + '\n');
+    } else if (o.json) {
+      await writeFile(o.json, JSON.stringify({ machine: info, options: o, tcpSamples }, null, 2) + '\n');
+    }
+    if (tcpSamples.length) console.log(`\n==== tcp: medians of ${o.runs} run(s) ====\n${formatTcp(tcpSamples)}`);
     if (o.keep) console.log(`\nkept ${dir}`);
-    return samples.length ? 0 : 1;
+    return samples.length || tcpSamples.length ? 0 : 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

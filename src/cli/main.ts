@@ -26,6 +26,6 @@ async function main(): Promise<number> {
   }
 }
 
-const code = await main();
+// No top-level await: the standalone executable runs this file bundled as CommonJS (scripts/build-sea.ts).
 // Commands that keep running (serve) resolve only when they are done; exit explicitly so stray handles never hang the CLI.
-process.exit(code);
+void main().then((code) => process.exit(code));

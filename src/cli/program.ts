@@ -24,9 +24,10 @@ import * as serve from './commands/serve.ts';
 import * as reload from './commands/reload.ts';
 import * as check from './commands/check.ts';
 import * as explain from './commands/explain.ts';
+import * as doctor from './commands/doctor.ts';
 
 const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, caSetUrl, caServe, certIssue, certSign, certRevoke, certRenew, certList, certShow,
-  certExport, crl, crlAcceptReset, clientConfig, serve, reload, check, explain];
+  certExport, crl, crlAcceptReset, clientConfig, serve, reload, check, explain, doctor];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('certgate')

@@ -2,6 +2,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSea } from 'node:sea';
 import { LineCounter, parseDocument } from 'yaml';
 import { Config } from './schema.ts';
 import type { GatewayConfig } from './schema.ts';
@@ -16,9 +17,11 @@ import { UserError } from '../core/errors.ts';
 
 /**
  * Where examples/minimal.yaml is on this machine: in the checkout, or in the installed package (package.json "files"
- * ships examples/), so the hints below name a file that exists wherever certgate runs from.
+ * ships examples/), so the hints below name a file that exists wherever certgate runs from. The standalone executable
+ * (docs/deploy.md) is one file with nothing beside it: there the answer is undefined and the hints name `certgate init`.
  */
-export function minimalExamplePath(): string {
+export function minimalExamplePath(): string | undefined {
+  if (isSea()) return undefined;
   return fileURLToPath(new URL('../../examples/minimal.yaml', import.meta.url));
 }
 
@@ -58,7 +61,7 @@ function parseYaml(text: string, file: string): { src: SourceMap; data: unknown 
     throw new ConfigProblemsError([{
       code: 'CG_CONFIG_INVALID',
       message: 'the config is empty',
-      hint: `it needs at least servers: [{listen: ..., routes: [...]}]; see ${minimalExamplePath()}`,
+      hint: `it needs at least servers: [{listen: ..., routes: [...]}]; ${minimalExamplePath() ? `see ${minimalExamplePath()}` : 'certgate init writes a working one'}`,
       position: { file, line: 1, column: 1 },
     }]);
   }
@@ -97,7 +100,7 @@ export function loadConfigFile(path: string, displayName: string = path): Gatewa
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new UserError('CG_FILE_NOT_FOUND', `config file ${displayName} not found`, {
-        hint: `pass -c FILE, set CERTGATE_CONFIG, write one with \`certgate init\`, or start from ${minimalExamplePath()}`,
+        hint: `pass -c FILE, set CERTGATE_CONFIG${minimalExamplePath() ? `, write one with \`certgate init\`, or start from ${minimalExamplePath()}` : ', or write one with `certgate init`'}`,
       });
     }
     throw new UserError('CG_FILE_UNREADABLE', `cannot read config file ${displayName}: ${(err as Error).message}`, { cause: err });

@@ -1,15 +1,32 @@
-// Normalizes a validated config for consumers: absolute paths, routes folded into sites, crl always a list. Pure.
+// Normalizes a validated config for consumers: absolute paths, routes folded into sites, crl a list, one tcp shape. Pure.
 import { resolve } from 'node:path';
-import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, SiteConfig } from './schema.ts';
+import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, SiteConfig, TcpModeConfig, UpstreamTlsConfig } from './schema.ts';
 import { isCrlUrl } from './schema.ts';
 
 function route(r: RouteConfig, abs: (p: string) => string): RouteConfig {
   if (typeof r.upstream === 'string' || !r.upstream.tls) return r;
-  const tls = { ...r.upstream.tls };
+  return { ...r, upstream: { ...r.upstream, tls: upstreamTls(r.upstream.tls, abs) } };
+}
+
+function upstreamTls(t: UpstreamTlsConfig, abs: (p: string) => string): UpstreamTlsConfig {
+  const tls = { ...t };
   if (tls.ca) tls.ca = abs(tls.ca);
   if (tls.cert) tls.cert = abs(tls.cert);
   if (tls.key) tls.key = abs(tls.key);
-  return { ...r, upstream: { ...r.upstream, tls } };
+  if (tls.p12) tls.p12 = abs(tls.p12);
+  if (tls.passwordFile) tls.passwordFile = abs(tls.passwordFile);
+  return tls;
+}
+
+/**
+ * TCP mode in its one internal shape: `upstream` always {address, tls?} (tls from upstream.tls, or the older
+ * top-level tcp.tls; semantics.ts refuses both at once), and no top-level `tls`.
+ */
+function tcp(t: TcpModeConfig, abs: (p: string) => string): TcpModeConfig {
+  const { tls: legacy, upstream, ...rest } = t;
+  const address = typeof upstream === 'string' ? upstream : upstream.address;
+  const tls = (typeof upstream === 'string' ? undefined : upstream.tls) ?? legacy;
+  return { ...rest, upstream: tls ? { address, tls: upstreamTls(tls, abs) } : { address } };
 }
 
 function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
@@ -25,13 +42,7 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
   };
   if (s.tls) out.tls = { ...s.tls, cert: abs(s.tls.cert), key: abs(s.tls.key) };
   if (s.errorPage) out.errorPage = abs(s.errorPage);
-  if (s.tcp?.tls) {
-    const tls = { ...s.tcp.tls };
-    if (tls.ca) tls.ca = abs(tls.ca);
-    if (tls.cert) tls.cert = abs(tls.cert);
-    if (tls.key) tls.key = abs(tls.key);
-    out.tcp = { ...s.tcp, tls };
-  }
+  if (s.tcp) out.tcp = tcp(s.tcp, abs);
   if (clientAuth) {
     const crl = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
     // URLs stay as they are; files (and a URL's fallback file) become absolute
@@ -43,8 +54,9 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
 }
 
 /**
- * The config as every consumer reads it: file paths (pidFile too) resolved against `baseDir` (the config file's directory),
- * `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list.
+ * The config as every consumer reads it: file paths (pidFile and log.file too) resolved against `baseDir` (the config
+ * file's directory), `server.routes` folded into `server.sites` as one site with hosts ["*"], `clientAuth.crl` a list,
+ * `tcp.upstream` always {address, tls?} (see `tcp` above).
  * `sites` is empty only on a redirectToHttps or tcp: server, which never route.
  */
 export function normalizeConfig(config: GatewayConfig, baseDir: string): GatewayConfig {
@@ -52,5 +64,6 @@ export function normalizeConfig(config: GatewayConfig, baseDir: string): Gateway
   const out: GatewayConfig = { ...config, servers: config.servers.map((s) => server(s, abs)) };
   if (config.pidFile) out.pidFile = abs(config.pidFile);
   if (config.stateDir) out.stateDir = abs(config.stateDir);
+  if (config.log.file) out.log = { ...config.log, file: abs(config.log.file) };
   return out;
 }

@@ -98,7 +98,7 @@ export const ServerTls = shape(z
       .describe('OpenSSL cipher list for TLSv1.2, replacing the default (ECDHE with AES-GCM or ChaCha20-Poly1305: AEAD only, no CBC). List more suites to widen it, e.g. CBC ones for old clients. TLSv1.3 suites keep the Node.js defaults unless the list names `TLS_*` suites.'),
     ocspStapling: OcspStapling,
   }), 'a mapping with cert and key, e.g. {cert: server.crt, key: server.key}')
-  .describe('TLS for this listener. Absent: a plain HTTP server (loopback only unless allowPlainRemote).');
+  .describe('TLS for this listener. Absent: a plain HTTP server, or with tcp: a plain local port tunnelled over TLS (loopback only unless allowPlainRemote).');
 
 export const SiteTls = shape(z
   .strictObject({
@@ -200,6 +200,8 @@ export const UpstreamTls = z
     ca: FilePath('a PEM file of CA certificates').optional().describe('PEM bundle to verify the upstream certificate. Default: the system trust store.'),
     cert: FilePath('a PEM certificate file').optional().describe('Client certificate certgate presents to an mTLS upstream.'),
     key: FilePath('a PEM private key file').optional().describe('Private key for `cert`.'),
+    p12: FilePath('a PKCS#12 (.p12/.pfx) file').optional().describe('Client certificate and key certgate presents, as one PKCS#12 file (instead of cert + key).'),
+    passwordFile: FilePath('a file holding the .p12 password').optional().describe('File whose first line is the password of `p12` (never in the config itself). Absent: a .p12 without password.'),
     servername: shape(z.string().min(1), 'a host name, e.g. api.internal').optional().describe('SNI and name to verify. Default: the upstream URL host.'),
     verifyDepth: shape(z.number().int().min(1).max(16), 'a whole number from 1 to 16')
       .optional()
@@ -377,23 +379,37 @@ export const TcpTimeouts = z
   })
   .describe('Timeouts of TCP mode.');
 
+/** host:port of a TCP service. */
+const TcpAddress = shape(
+  z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:5432'),
+  'host:port of the service, e.g. 127.0.0.1:5432',
+);
+
+export const TcpUpstream = shape(
+  z.union([
+    TcpAddress,
+    z.strictObject({
+      address: TcpAddress.describe('host:port of the service.'),
+      tls: UpstreamTls.optional().describe('TLS towards the service: verified against tls.ca (else the system store) for the name tls.servername, else the address host (an IP address: its IP SAN); tls.cert/key for an mTLS service. Required on a server without tls: (client direction). Absent: plain TCP.'),
+    }).describe('The service with TLS settings: {address: db.internal:5432, tls: {cert, key, ca, servername}}.'),
+  ]),
+  'host:port of the service, e.g. 127.0.0.1:5432, or a mapping {address: db.internal:15432, tls: {cert: ..., key: ..., ca: ...}}',
+).describe('The service each allowed connection is piped to: host:port (plain TCP), or {address, tls} for TLS to it.');
+
 export const TcpMode = shape(z
   .strictObject({
-    upstream: shape(
-      z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:5432'),
-      'host:port of the service, e.g. 127.0.0.1:5432',
-    ).describe('The service each allowed connection is piped to, over plain TCP: host:port.'),
+    upstream: TcpUpstream,
     allow: shape(z.array(Rule), 'a list of rules, e.g. [{cn: app-server}]')
       .optional()
-      .describe('Any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
-    deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Checked first: any match closes the connection.'),
+      .describe('Server direction: any rule matching allows; keys in one rule must all match. Absent: any verified certificate.'),
+    deny: shape(z.array(Rule), 'a list of rules, e.g. [{cn: mallory}]').optional().describe('Server direction: checked first; any match closes the connection.'),
     timeouts: TcpTimeouts.default({ connect: '5s' }),
-    tls: UpstreamTls.optional().describe('TLS towards the upstream (verified against tls.ca, else the system store; tls.cert/key for an mTLS service). Absent: plain TCP.'),
+    tls: UpstreamTls.optional().describe('Older spelling of upstream.tls, kept working (upstream is then host:port). Give TLS in one place only.'),
     proxyProtocol: shape(z.literal('v2'), 'v2 (the binary PROXY protocol header)')
       .optional()
       .describe('v2: send a PROXY protocol v2 header (client and listener address) before the first byte. Absent: none.'),
   }), 'a mapping such as {upstream: "127.0.0.1:5432", allow: [{cn: app-server}]}')
-  .describe('TCP mode: after the handshake and the certificate checks, the connection is a byte pipe to `upstream`. No sites or routes.');
+  .describe('TCP mode, no sites or routes. With tls: (server direction) each connection\'s client certificate is checked, then the connection is a byte pipe to `upstream`. Without tls: (client direction) a plain local port whose connections are wrapped in TLS (mTLS with upstream.tls.cert/key) to `upstream`.');
 
 export const Server = shape(z
   .strictObject({
@@ -406,7 +422,7 @@ export const Server = shape(z
     redirectToHttps: shape(z.number().int().min(1).max(65535), 'a port number, e.g. 8443')
       .optional()
       .describe('Plain server only: answer every request with 301 to https on this port.'),
-    allowPlainRemote: z.boolean().default(false).describe('Let a plain HTTP server bind a non-loopback address.'),
+    allowPlainRemote: z.boolean().default(false).describe('Let a plain server (HTTP, or a tcp: client-direction port) bind a non-loopback address.'),
     maxHeaderSize: shape(z.number().int().min(1024).max(1048576), 'a size in bytes from 1024 to 1048576, e.g. 16384')
       .default(16384)
       .describe('Largest request header block in bytes (then 431).'),
@@ -437,6 +453,9 @@ export const Log = z
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Lowest level logged.'),
     access: z.boolean().default(true).describe('One access line per request.'),
     format: z.enum(['json', 'pretty']).default('json').describe('json: one JSON object per line; pretty: for a terminal.'),
+    file: FilePath('the access log file, e.g. /var/log/certgate/access.log')
+      .optional()
+      .describe('Access lines (access, tcp.access) are appended to this file as JSON lines instead of stdout; the other lines stay on stdout. Reopened on SIGUSR1 (logrotate). Relative paths are from the config file. Taken at start; a reload does not move it.'),
   })
   .describe('Logging (pino).');
 
@@ -478,4 +497,5 @@ export type ClientAuthConfig = z.output<typeof ClientAuth>;
 export type CrlEntryConfig = z.output<typeof CrlEntry>;
 export type UpstreamConfig = z.output<typeof Upstream>;
 export type TcpModeConfig = z.output<typeof TcpMode>;
+export type TcpUpstreamConfig = z.output<typeof TcpUpstream>;
 export type UpstreamTlsConfig = z.output<typeof UpstreamTls>;

@@ -1,6 +1,6 @@
 // Checks across fields that the schema alone cannot express (plain servers off loopback, duplicate listeners...).
 import { isIP } from 'node:net';
-import type { GatewayConfig, ServerConfig, RouteConfig } from './schema.ts';
+import type { GatewayConfig, ServerConfig, RouteConfig, UpstreamTlsConfig } from './schema.ts';
 import { keyPosition, valuePosition } from './positions.ts';
 import type { ConfigPath, SourceMap } from './positions.ts';
 import type { ConfigProblem } from './problems.ts';
@@ -135,13 +135,21 @@ function checkRoutes(routes: RouteConfig[], base: ConfigPath, src: SourceMap, ad
         add(`${pathText(rp)}.upstream: tls settings apply only to an https:// upstream, but the url is ${up.url}`, keyPosition(src, [...rp, 'upstream'], 'tls'),
           'use https:// in url, or remove tls');
       }
-      if (Boolean(up.tls.cert) !== Boolean(up.tls.key)) {
-        const has = up.tls.cert ? 'cert' : 'key';
-        add(`${pathText(rp)}.upstream.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...rp, 'upstream', 'tls'], has),
-          'a client certificate for the upstream needs both cert and key');
-      }
+      checkClientCredentials(up.tls, [...rp, 'upstream', 'tls'], src, add);
     }
   });
+}
+
+/** The client certificate certgate presents upstream: cert + key, or one p12 (with its password file). */
+function checkClientCredentials(tls: UpstreamTlsConfig, at: ConfigPath, src: SourceMap, add: Add): void {
+  if (tls.p12 && (tls.cert || tls.key)) {
+    add(`${pathText(at)}: give the client certificate either as p12 or as cert + key, not both`, keyPosition(src, at, 'p12'), 'remove p12, or remove cert and key');
+  } else if (Boolean(tls.cert) !== Boolean(tls.key)) {
+    const has = tls.cert ? 'cert' : 'key';
+    add(`${pathText(at)}: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, at, has),
+      'a client certificate for the upstream needs both cert and key (or one p12)');
+  }
+  if (tls.passwordFile && !tls.p12) add(`${pathText(at)}: passwordFile is the password of a p12, and there is none`, keyPosition(src, at, 'passwordFile'), 'add p12: client.p12, or remove passwordFile');
 }
 
 /** trustIdentityHeadersFrom: only a verified certificate can make a peer a trusted hop. */
@@ -162,26 +170,38 @@ function checkIdentityHops(server: ServerConfig, base: ConfigPath, src: SourceMa
   });
 }
 
-/** TCP mode: a byte pipe behind mutual TLS, so TLS and a client certificate are required and nothing HTTP applies. */
+/**
+ * TCP mode. Server direction (tls:): mutual TLS in front of a service, so a client certificate is required.
+ * Client direction (no tls:): a plain local port whose connections go out over TLS, so it binds loopback like a plain
+ * HTTP server, and its upstream must use TLS (plain in, plain out would only be a port forwarder).
+ */
 function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
   const name = pathText(base);
+  const tcp = server.tcp!;
   for (const key of ['routes', 'sites'] as const) {
     if (server[key] && server[key].length > 0) add(`${name}: a tcp: server pipes bytes to one upstream, so it has no ${key}`, keyPosition(src, base, key), `remove ${key}, or put them on a server without tcp:`);
   }
   if (server.trustIdentityHeadersFrom) add(`${name}: trustIdentityHeadersFrom is about HTTP headers, not a tcp: server`, keyPosition(src, base, 'trustIdentityHeadersFrom'), 'remove trustIdentityHeadersFrom');
   if (server.redirectToHttps !== undefined) add(`${name}: redirectToHttps is for plain HTTP servers, not a tcp: server`, keyPosition(src, base, 'redirectToHttps'), 'remove redirectToHttps');
-  if (!server.tls) add(`${name}: a tcp: server needs tls: (TCP mode is mutual TLS in front of the service)`, keyPosition(src, base, 'tcp'), 'add tls: {cert: ..., key: ...}');
+
+  const nested = typeof tcp.upstream === 'string' ? undefined : tcp.upstream.tls;
+  const tlsPath = nested ? [...base, 'tcp', 'upstream', 'tls'] : [...base, 'tcp', 'tls'];
+  if (nested && tcp.tls) {
+    add(`${name}.tcp: TLS for the upstream is given twice, in tcp.tls and in tcp.upstream.tls`, keyPosition(src, [...base, 'tcp'], 'tls'),
+      'keep only tcp.upstream.tls (the documented place) and remove tcp.tls');
+  }
+  const up = nested ?? tcp.tls;
+  if (up) checkClientCredentials(up, tlsPath, src, add);
+
+  if (!server.tls) {
+    checkTcpClient(server, base, src, add, up !== undefined);
+    return;
+  }
   if (!server.clientAuth || server.clientAuth.mode === 'off') {
-    add(`${name}: a tcp: server needs clientAuth with mode require or verify`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
+    add(`${name}: a tcp: server needs clientAuth with mode require or verify when it has tls: (server direction)`, server.clientAuth ? valuePosition(src, [...base, 'clientAuth', 'mode']) ?? keyPosition(src, base, 'clientAuth') : keyPosition(src, base, 'tcp'),
       'add clientAuth: {ca: clients-ca.pem, mode: require}');
   }
-  const up = server.tcp?.tls;
-  if (up && Boolean(up.cert) !== Boolean(up.key)) {
-    const has = up.cert ? 'cert' : 'key';
-    add(`${name}.tcp.tls: ${has} is given without ${has === 'cert' ? 'key' : 'cert'}`, keyPosition(src, [...base, 'tcp', 'tls'], has),
-      'a client certificate for the upstream needs both cert and key');
-  }
-  server.tcp?.allow?.forEach((rule, i) => {
+  tcp.allow?.forEach((rule, i) => {
     const keys = Object.entries(rule).filter(([, v]) => v !== undefined).map(([k]) => k);
     if (keys.length === 1 && keys[0] === 'sourceIp') {
       add(`${name}.tcp.allow[${i}]: a rule of sourceIp alone admits without a certificate, which TCP mode never does`, valuePosition(src, [...base, 'tcp', 'allow', i]),
@@ -201,4 +221,30 @@ function checkCrlEntries(server: ServerConfig, base: ConfigPath, src: SourceMap,
     add(`${pathText(path)}: "${entry}" is neither a file path nor an http(s) URL certgate can fetch`, valuePosition(src, path),
       'give a file path, or an http:// or https:// URL without user info or fragment');
   });
+}
+
+/** Client direction: plain in on this machine, TLS out. */
+function checkTcpClient(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add, upstreamTls: boolean): void {
+  const name = pathText(base);
+  const { host } = splitListen(server.listen);
+  if (!isLoopbackHost(host) && !server.allowPlainRemote) {
+    add(`${name}.listen: a tcp: server without tls: takes plain connections; on ${server.listen} anyone on the network could use its upstream connection and certificate`, valuePosition(src, [...base, 'listen']),
+      'listen on 127.0.0.1 (the app on this machine connects there), add tls: {cert, key} and clientAuth for a server-direction tunnel, or set allowPlainRemote: true');
+  }
+  if (!upstreamTls) {
+    const upstream = server.tcp!.upstream;
+    const address = typeof upstream === 'string' ? upstream : upstream.address;
+    add(`${name}.tcp: plain in and plain out: without tls: on the server, the upstream must use TLS, or certgate would only forward a port`, valuePosition(src, [...base, 'tcp', 'upstream']),
+      `write upstream: {address: ${address}, tls: {ca: remote-ca.pem, cert: app.crt, key: app.key}}, or add tls: and clientAuth to the server for the server direction`);
+  }
+  if (server.clientAuth) {
+    add(`${name}: clientAuth needs TLS on the listener, but this tcp: server has no tls: (client direction: plain in, TLS out)`, keyPosition(src, base, 'clientAuth'),
+      'remove clientAuth, or add tls: {cert: ..., key: ...} for a server-direction tunnel');
+  }
+  for (const key of ['allow', 'deny'] as const) {
+    if (server.tcp![key]) {
+      add(`${name}.tcp.${key}: rules check a client certificate, and a tcp: server without tls: receives none`, keyPosition(src, [...base, 'tcp'], key),
+        `remove ${key}; the remote end decides on the certificate this tunnel presents`);
+    }
+  }
 }

@@ -60,6 +60,9 @@ export const ERROR_CODES = {
   CG_PIDFILE_WRITE: 'The pidFile could not be written (its directory is missing or not writable).',
   CG_RELOAD_NO_PROCESS: 'certgate reload found no running gateway to signal: no pidFile or --pid, a missing or stale pid file, or a process that is not certgate.',
   CG_RELOAD_DENIED: 'certgate reload may not signal the gateway process (it runs as another user).',
+
+  // --- doctor
+  CG_DOCTOR_FAILED: 'certgate doctor ran and at least one check failed (each is printed above this line, with a fix).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

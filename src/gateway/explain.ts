@@ -15,6 +15,7 @@ import { verifyChainOffline, type OfflineVerification } from './tls/verify-offli
 import { connectionVerdict, imaginedConnection } from './tls/connection-identity.ts';
 import { decide, type DecisionContext } from './http/request-handler.ts';
 import { clientAuthPolicy, compileIdentityHops, loadClientTrust, sitesOf } from './runtime.ts';
+import { explainTcp } from './tcp/explain-tcp.ts';
 
 export interface ExplainInput {
   config: GatewayConfig;
@@ -31,7 +32,7 @@ export interface ExplainInput {
 /** The stable `--json` shape (documented in docs/gateway-decisions.md). */
 export interface Explanation {
   url: string;
-  request: { scheme: 'http' | 'https'; host: string; sni: string | null; rawPath: string; query: string; sourceIp: string };
+  request: { scheme: 'http' | 'https' | 'tcp'; host: string; sni: string | null; rawPath: string; query: string; sourceIp: string };
   server: { label: string; listen: string; tls: boolean; clientAuth: 'require' | 'verify' | 'off' };
   site: { label: string; hosts: string[] } | null;
   path: { normalized: string | null; error: string | null };
@@ -61,31 +62,34 @@ export interface Explanation {
     location: string | null;
   };
   warnings: string[];
+  /** Set for a tcp: server (TCP mode): the tunnel's direction and upstream; site and path stay null. */
+  tcp?: { direction: 'server' | 'client'; upstream: string; upstreamTls: boolean };
 }
 
 // Verify failures the TLS layer itself rejects in `require` mode (revocation and depth are checked per request).
 const HANDSHAKE_REASONS = new Set<ReasonCode>(['no_certificate', 'expired', 'not_yet_valid', 'unknown_ca', 'bad_purpose', 'invalid_certificate']);
 
-const URL_PARTS = /^(https?):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i;
+const URL_PARTS = /^(https?|tcp):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i;
 
 function usage(message: string, hint?: string): UserError {
   return new UserError('CG_USAGE', message, hint ? { hint } : {});
 }
 
 /** Splits the URL without normalizing it (new URL() would resolve "..", hiding what the gateway does). */
-function splitUrl(url: string): { scheme: 'http' | 'https'; authority: string; hostname: string; port: number; rawPath: string; query: string } {
+function splitUrl(url: string): { scheme: 'http' | 'https' | 'tcp'; authority: string; hostname: string; port: number; rawPath: string; query: string } {
   const m = URL_PARTS.exec(url.trim());
-  if (!m) throw usage(`--url ${url} is not an http:// or https:// URL`, 'e.g. --url https://app.example.com:8443/admin');
-  const scheme = m[1].toLowerCase() as 'http' | 'https';
+  if (!m) throw usage(`--url ${url} is not an http:// or https:// URL (nor tcp://host:port for a tcp: server)`, 'e.g. --url https://app.example.com:8443/admin, or --url tcp://db.example.com:15432 for a tcp: server');
+  const scheme = m[1].toLowerCase() as 'http' | 'https' | 'tcp';
   const authority = m[2];
   if (authority.includes('@')) throw usage(`--url ${url}: user:password@ is not supported`);
   let parsed: URL;
   try {
-    parsed = new URL(`${scheme}://${authority}/`);
+    parsed = new URL(`${scheme === 'tcp' ? 'https' : scheme}://${authority}/`);
   } catch {
     throw usage(`--url ${url} has an invalid host or port`);
   }
   const hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (scheme === 'tcp' && !parsed.port) throw usage(`--url ${url}: a tcp:// URL needs a port`, 'e.g. --url tcp://db.example.com:15432');
   const port = parsed.port ? Number(parsed.port) : scheme === 'https' ? 443 : 80;
   // what curl and browsers put on the wire: non-ASCII and spaces %-encoded as UTF-8, the rest as typed
   const rawPath = (m[3] || '/').replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
@@ -102,7 +106,8 @@ function pickServer(config: GatewayConfig, scheme: string, hostname: string, por
   const tls = scheme === 'https';
   const matches = config.servers
     .map((server, index) => ({ server, index, listen: splitListen(server.listen) }))
-    .filter((s) => s.listen.port === port && (s.server.tls !== undefined) === tls);
+    // tcp://: any tcp: server on the port (TLS or plain); http(s):// goes by TLS
+    .filter((s) => s.listen.port === port && (scheme === 'tcp' ? s.server.tcp !== undefined : (s.server.tls !== undefined) === tls));
   if (matches.length === 0) {
     const all = config.servers.map((s) => `${s.tls ? 'https' : 'http'} ${s.listen}`).join(', ');
     throw usage(`no ${scheme} server in the config listens on port ${port}`, `servers: ${all}`);
@@ -123,6 +128,10 @@ export function explainRequest(input: ExplainInput): Explanation {
   if (!parseIp(sourceIp)) throw usage(`--source-ip ${sourceIp} is not an IP address`);
   const u = splitUrl(input.url);
   const { server, index } = pickServer(input.config, u.scheme, u.hostname, u.port, warnings);
+  if (server.tcp) {
+    const request = { scheme: u.scheme, host: u.authority, sni: null, rawPath: '', query: '', sourceIp };
+    return explainTcp({ server, index, url: input.url, request, cert: input.cert, now, warnings });
+  }
   const tls = server.tls !== undefined;
   const mode = tls && server.clientAuth ? server.clientAuth.mode : 'off';
   // curl and browsers send SNI for names, never for IP literals

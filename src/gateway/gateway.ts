@@ -11,6 +11,7 @@ import { compileListener, loadClientTrust, splitListen } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { createListener } from './listener/server.ts';
 import type { Listener, PreparedSwap } from './listener/server.ts';
+import type { ListenOptions } from './listener/acceptor.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
 import { OcspStapler } from './tls/ocsp-stapling.ts';
 import type { CrlFetcher } from './tls/crl-fetch.ts';
@@ -18,12 +19,29 @@ import { crlSources } from './tls/trust.ts';
 
 export interface GatewayDeps {
   logger: Logger;
+  /** Where access lines go (`log.file`); default: `logger`. Its level follows `log.level` on reload. */
+  accessLogger?: Logger;
   metrics: GatewayMetrics;
   /**
    * The CRL URLs of the config (crl-fetch.ts), prepared by the caller before start (and before a reload). The gateway
    * starts its polling, reloads trust when it accepts a new CRL, and closes it on stop.
    */
   crls?: CrlFetcher;
+  /** How listeners bind; workers pass `{reusePort: true, exclusive: true}`. */
+  listenOptions?: ListenOptions;
+  /**
+   * The TLS session-ticket keys to put in force whenever keys change (start, reload, trust change). Workers get them
+   * from the primary, so a ticket issued by one worker resumes on any other. Absent: fresh random keys each time.
+   */
+  ticketKeys?: () => Buffer;
+  /** False: do not bind `metrics.listen` (a worker: the primary serves the metrics of all of them). */
+  serveMetrics?: boolean;
+}
+
+/** A reload whose every fallible step is done: `commit` puts it in force (never throws), `abort` undoes it. */
+export interface PreparedReload {
+  commit(): void;
+  abort(): Promise<void>;
 }
 
 export interface BoundAddress {
@@ -39,6 +57,8 @@ export interface Gateway {
   start(): Promise<BoundAddress[]>;
   /** Puts a new config in force. Throws (and changes nothing) when any part of it cannot be compiled or bound. */
   reload(next: GatewayConfig): Promise<void>;
+  /** The first half of `reload`: throws (changing nothing) or returns a reload that can no longer fail. */
+  prepareReload(next: GatewayConfig): Promise<PreparedReload>;
   /**
    * Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail.
    * With `url`: only the listeners naming that CRL URL (a new CRL was fetched). Open connections are re-checked.
@@ -49,12 +69,34 @@ export interface Gateway {
   /** Every CRL file in force (for the file watcher). */
   crlFiles(): string[];
   /**
+   * Every other file the config in force reads once when compiled: server certificates and keys, upstream client
+   * certificates, keys, p12s and CA bundles, error pages. A change to one is a reload (the file watcher's job).
+   */
+  materialFiles(): string[];
+  /**
    * Why the gateway is not ready to take traffic (empty when it is): not started or stopping, a listener not bound,
    * a served certificate expired, client certificates refused wholesale because CRLs fail closed. /readyz reads it.
    */
   notReady(): string[];
   addresses(): BoundAddress[];
   readonly config: GatewayConfig;
+}
+
+function materialFilesOf(config: GatewayConfig): string[] {
+  const files = new Set<string>();
+  const addTls = (tls: { ca?: string; cert?: string; key?: string; p12?: string; passwordFile?: string } | undefined) => {
+    for (const f of [tls?.ca, tls?.cert, tls?.key, tls?.p12, tls?.passwordFile]) if (f) files.add(f);
+  };
+  for (const s of config.servers) {
+    if (s.tls) files.add(s.tls.cert).add(s.tls.key);
+    if (s.errorPage) files.add(s.errorPage);
+    if (s.tcp) addTls(typeof s.tcp.upstream === 'string' ? s.tcp.tls : s.tcp.upstream.tls ?? s.tcp.tls);
+    for (const site of s.sites ?? []) {
+      if (site.tls) files.add(site.tls.cert).add(site.tls.key);
+      for (const route of site.routes) if (typeof route.upstream !== 'string') addTls(route.upstream.tls);
+    }
+  }
+  return [...files];
 }
 
 function crlFilesOf(config: GatewayConfig): string[] {
@@ -73,7 +115,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   let listeners = new Map<string, Listener>();
   let bound = new Map<string, BoundAddress>();
   let metricsServer: MetricsServer | undefined;
-  const handlerDeps = { logger, metrics, accessLog: config.log.access };
+  const accessLogger = deps.accessLogger ?? logger;
+  const handlerDeps = { logger, accessLogger, metrics, accessLog: config.log.access, listenOptions: deps.listenOptions };
+  const serveMetrics = deps.serveMetrics ?? true;
+  const ticketKeys = (): Buffer | undefined => deps.ticketKeys?.();
 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
@@ -166,7 +211,53 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     return reasons;
   };
 
-  const gateway: Gateway = {
+  // The second half of a reload: from here on nothing throws.
+  const commitReload = (
+    next: GatewayConfig, runtimes: Map<string, ListenerRuntime>, prepared: Array<[string, Listener, PreparedSwap]>,
+    added: Array<[string, Listener, BoundAddress, ListenerRuntime]>, metricsMoved: boolean, nextMetrics: MetricsServer | undefined,
+  ): void => {
+    const nextListeners = new Map<string, Listener>();
+    const nextBound = new Map<string, BoundAddress>();
+    for (const [listen, l, p] of prepared) {
+      p.commit();
+      l.rotateTicketKeys(ticketKeys());
+      nextListeners.set(listen, l);
+      nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
+    }
+    for (const [listen, l, a, rt] of added) {
+      if (deps.ticketKeys) l.rotateTicketKeys(deps.ticketKeys());
+      nextListeners.set(listen, l);
+      nextBound.set(listen, a);
+      logListening(rt, a);
+    }
+    const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
+    listeners = nextListeners;
+    bound = nextBound;
+    if (next.log.file !== initialConfig.log.file) {
+      // the file is opened once by `serve` (like pidFile); say so on each reload rather than seem to have moved it
+      logger.warn({ event: 'config.warning', setting: 'log.file', file: initialConfig.log.file, ignored: next.log.file }, 'log.file changed: it takes effect at the next start');
+    }
+    config = next;
+    handlerDeps.accessLog = next.log.access;
+    logger.level = next.log.level;
+    accessLogger.level = next.log.level;
+    for (const [listen, l] of removed) {
+      logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
+      void l.drain(10_000);
+    }
+    void pools.retain(poolsInUse());
+    crls?.retain(next);
+    if (metricsMoved) {
+      const old = metricsServer;
+      metricsServer = nextMetrics;
+      void old?.close();
+      if (nextMetrics) logMetrics(nextMetrics);
+    }
+    reportTrust();
+    syncStaples();
+  };
+
+  const self: Gateway = {
     get config() {
       return config;
     },
@@ -175,11 +266,12 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       try {
         for (const [key, rt] of runtimes) {
           const [listener, address] = await bindListener(rt);
+          if (deps.ticketKeys) listener.rotateTicketKeys(deps.ticketKeys());
           listeners.set(key, listener);
           bound.set(key, address);
           logListening(rt, address);
         }
-        if (config.metrics) {
+        if (config.metrics && serveMetrics) {
           metricsServer = await bindMetrics(config.metrics.listen);
           logMetrics(metricsServer);
         }
@@ -192,7 +284,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       reportTrust();
       syncStaples();
       if (crls) {
-        crls.onChange = (url) => gateway.reloadTrust(url);
+        crls.onChange = (url) => self.reloadTrust(url);
         crls.start();
       }
       serving = true;
@@ -203,6 +295,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
     // compiling (files, TLS material), binding new addresses, building new protocol handlers and TLS contexts,
     // binding a moved metrics endpoint. A failure there undoes only what it built. The commit after it cannot fail.
     async reload(next) {
+      (await self.prepareReload(next)).commit();
+    },
+
+    async prepareReload(next) {
       let runtimes: Map<string, ListenerRuntime>;
       try {
         runtimes = compileAll(next);
@@ -212,7 +308,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       }
       const added: Array<[string, Listener, BoundAddress, ListenerRuntime]> = [];
       const prepared: Array<[string, Listener, PreparedSwap]> = [];
-      const metricsMoved = JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer);
+      const metricsMoved = serveMetrics && (JSON.stringify(next.metrics) !== JSON.stringify(config.metrics) || (next.metrics !== undefined && !metricsServer));
       let nextMetrics: MetricsServer | undefined;
       try {
         for (const [listen, rt] of runtimes) {
@@ -233,40 +329,15 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         throw err;
       }
 
-      // commit: from here on nothing throws
-      const nextListeners = new Map<string, Listener>();
-      const nextBound = new Map<string, BoundAddress>();
-      for (const [listen, l, p] of prepared) {
-        p.commit();
-        l.rotateTicketKeys();
-        nextListeners.set(listen, l);
-        nextBound.set(listen, { ...bound.get(listen)!, tls: l.runtime.tls });
-      }
-      for (const [listen, l, a, rt] of added) {
-        nextListeners.set(listen, l);
-        nextBound.set(listen, a);
-        logListening(rt, a);
-      }
-      const removed = [...listeners].filter(([listen]) => !runtimes.has(listen));
-      listeners = nextListeners;
-      bound = nextBound;
-      config = next;
-      handlerDeps.accessLog = next.log.access;
-      logger.level = next.log.level;
-      for (const [listen, l] of removed) {
-        logger.info({ event: 'gateway.listener_closed', listen }, 'listener removed by reload');
-        void l.drain(10_000);
-      }
-      void pools.retain(poolsInUse());
-      crls?.retain(next);
-      if (metricsMoved) {
-        const old = metricsServer;
-        metricsServer = nextMetrics;
-        void old?.close();
-        if (nextMetrics) logMetrics(nextMetrics);
-      }
-      reportTrust();
-      syncStaples();
+      return {
+        abort: async () => {
+          for (const [, , p] of prepared) p.abort();
+          await Promise.all(added.map(([, l]) => l.drain(0)));
+          await nextMetrics?.close();
+          void pools.retain(poolsInUse());
+        },
+        commit: () => commitReload(next, runtimes, prepared, added, metricsMoved, nextMetrics),
+      };
     },
 
     reloadTrust(url) {
@@ -278,7 +349,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         try {
           const trust = loadClientTrust(rt.config as ServerConfig, crls?.data);
           if (trust === null) continue;
-          l.rotateTicketKeys();
+          l.rotateTicketKeys(ticketKeys());
           // every open connection's work (requests, WebSockets) is re-checked under the new trust
           l.setTrust(trust);
           logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation, url }, url ? `new CRL from ${url} in force` : 'CA and CRL files re-read');
@@ -303,6 +374,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       logger.info({ event: 'gateway.stopped' }, 'stopped');
     },
 
+    materialFiles() {
+      const trust = new Set(crlFilesOf(config));
+      return materialFilesOf(config).filter((f) => !trust.has(f));
+    },
     crlFiles() {
       return crlFilesOf(config);
     },
@@ -313,5 +388,5 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       return [...bound.values()];
     },
   };
-  return gateway;
+  return self;
 }

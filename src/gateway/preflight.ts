@@ -1,4 +1,5 @@
 // Pre-flight checks of every file a loaded config names: key/cert pairs, expiry, chain order, CA bundles, CRLs.
+import { tlsOptionsOf } from './upstream/upstream-pool.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -7,7 +8,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { parseDuration } from '../core/duration.ts';
-import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig } from '../config/schema.ts';
+import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, UpstreamTlsConfig } from '../config/schema.ts';
 import { crlSources, loadTrust } from './tls/trust.ts';
 import type { CrlData, Trust } from './tls/trust.ts';
 import { ocspTarget } from './tls/ocsp-response.ts';
@@ -212,8 +213,11 @@ function checkCrls(f: Findings, ca: ClientAuthConfig, crls: string[], where: str
 
 function checkUpstream(f: Findings, route: RouteConfig, where: string, now: Date): void {
   if (typeof route.upstream === 'string' || !route.upstream.tls) return;
-  const tls = route.upstream.tls;
-  const what = `upstream ${route.upstream.url} of ${where}`;
+  checkUpstreamTls(f, route.upstream.tls, `upstream ${route.upstream.url} of ${where}`, now);
+}
+
+/** The TLS files of an upstream (a route's or TCP mode's): CA bundle, client certificate and key, and the unsafe switch. */
+function checkUpstreamTls(f: Findings, tls: UpstreamTlsConfig, what: string, now: Date): void {
   if (tls.insecureSkipVerify) {
     f.add('warn', undefined, `INSECURE: ${what} has tls.insecureSkipVerify: true, so its certificate is NOT verified: anyone on the network path can impersonate it and read or change every request, identity headers included; remove it and set tls.ca (and tls.servername) instead`);
   }
@@ -223,6 +227,13 @@ function checkUpstream(f: Findings, route: RouteConfig, where: string, now: Date
     const key = readKey(f, tls.key, `client key for ${what}`);
     if (chain && key && !chain[0].checkPrivateKey(key)) f.add('error', tls.key, `client key for ${what}: does not belong to the certificate in ${tls.cert}`);
     if (chain) checkValidity(f, tls.cert, `client certificate for ${what}`, chain[0], now);
+  }
+  if (tls.p12) {
+    try {
+      tlsOptionsOf(tls, 'localhost');
+    } catch (err) {
+      f.add('error', tls.p12, `client certificate for ${what}: ${(err as Error).message}`);
+    }
   }
 }
 
@@ -241,6 +252,11 @@ function checkServer(f: Findings, server: ServerConfig, index: number, now: Date
   });
   if (server.clientAuth) checkClientAuth(f, server.clientAuth, where, now, crlData);
   if (server.errorPage) readText(f, server.errorPage, `error page of ${where}`);
+  if (server.tcp) {
+    // normalized: upstream is {address, tls?}; the string form is read too for configs built in code
+    const up = typeof server.tcp.upstream === 'string' ? { address: server.tcp.upstream, tls: server.tcp.tls } : server.tcp.upstream;
+    if (up.tls) checkUpstreamTls(f, up.tls, `tcp upstream ${up.address} of ${where}`, now);
+  }
 
   const mode = server.clientAuth?.mode ?? 'off';
   for (const site of sites) {

@@ -1,6 +1,7 @@
 // Reloads: SIGHUP or a changed config file re-reads certgate.yaml (refused, with file:line:col, if it is bad: the
 // old config keeps serving); a changed CA/CRL file re-reads trust (a new generation). One reload at a time.
-import { watchFile, unwatchFile } from 'node:fs';
+import { readFileSync, watchFile, unwatchFile } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { isCertgateError } from '../core/errors.ts';
 import type { GatewayConfig } from '../config/schema.ts';
@@ -27,7 +28,7 @@ export interface ReloadOptions {
 export interface ReloadController {
   /** Re-reads the config; resolves true when the new one is in force, false when it was refused. */
   reloadConfig(why: string): Promise<boolean>;
-  /** Starts watching the config file and every CA/CRL file. */
+  /** Starts watching the config file, every CA/CRL file and every other file the config reads (a change reloads). */
   watch(): void;
   /** Stops watching. */
   close(): void;
@@ -56,6 +57,7 @@ export function createReloadController(options: ReloadOptions): ReloadController
   let chain: Promise<unknown> = Promise.resolve();
   const trustWatched = new Set<string>();
   let trustTimer: NodeJS.Timeout | undefined;
+  let materialTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const attempt = async (why: string): Promise<boolean> => {
@@ -110,12 +112,42 @@ export function createReloadController(options: ReloadOptions): ReloadController
     trustTimer.unref();
   };
 
+  // a certificate and its key are replaced one after the other: settle, then reload the whole config once
+  const changedMaterial = new Set<string>();
+  // A volume swap gives every file of it a new inode, changed or not: only a file whose bytes differ reloads.
+  const digests = new Map<string, string>();
+  const digestOf = (file: string): string => {
+    try {
+      return createHash('sha256').update(readFileSync(file)).digest('hex');
+    } catch (err) {
+      return `unreadable:${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+  };
+  const onMaterialChange = (file: string) => (cur: Stats, prev: Stats) => {
+    if (!replaced(cur, prev)) return;
+    const digest = digestOf(file);
+    if (digest === digests.get(file)) return;
+    digests.set(file, digest);
+    changedMaterial.add(file);
+    clearTimeout(materialTimer);
+    materialTimer = setTimeout(() => {
+      const files = [...changedMaterial];
+      changedMaterial.clear();
+      void controller.reloadConfig(`file changed: ${files.join(', ')}`);
+    }, Math.min(pollMs, 300));
+    materialTimer.unref();
+  };
+  const materialListeners = new Map<string, (cur: Stats, prev: Stats) => void>();
+
   let configWatched = false;
   const unwatchAll = () => {
     if (configWatched) unwatchFile(configPath, onConfigChange);
     configWatched = false;
     for (const f of trustWatched) unwatchFile(f, onTrustChange);
     trustWatched.clear();
+    for (const [f, fn] of materialListeners) unwatchFile(f, fn);
+    materialListeners.clear();
+    digests.clear();
   };
 
   // Watchers that stay are never restarted: restarting one takes a new baseline, and a file replaced between the
@@ -137,6 +169,20 @@ export function createReloadController(options: ReloadOptions): ReloadController
       watchFile(f, { interval: pollMs, persistent: false }, onTrustChange);
       trustWatched.add(f);
     }
+    const material = new Set(gateway.materialFiles());
+    for (const [f, fn] of [...materialListeners]) {
+      if (material.has(f)) continue;
+      unwatchFile(f, fn);
+      materialListeners.delete(f);
+      digests.delete(f);
+    }
+    for (const f of material) {
+      if (materialListeners.has(f)) continue;
+      digests.set(f, digestOf(f));
+      const fn = onMaterialChange(f);
+      watchFile(f, { interval: pollMs, persistent: false }, fn);
+      materialListeners.set(f, fn);
+    }
   };
 
   const controller: ReloadController = {
@@ -149,6 +195,7 @@ export function createReloadController(options: ReloadOptions): ReloadController
     close() {
       closed = true;
       clearTimeout(trustTimer);
+      clearTimeout(materialTimer);
       unwatchAll();
     },
   };

@@ -29,6 +29,8 @@ import type { CompiledPolicy, CompiledRule } from './policy/policy.ts';
 export interface TcpTarget {
   /** Route-like, so a tunnel is BoundWork the listener's recheck re-authorizes like any request. */
   route: { policy: CompiledPolicy; label: string };
+  /** server: TLS listener, client certificate checked, then the pipe; client: plain local port, TLS to the upstream. */
+  direction: 'server' | 'client';
   host: string;
   port: number;
   /** "host:port", for logs and metrics. */
@@ -37,6 +39,11 @@ export interface TcpTarget {
   idleMs: number;
   /** TLS towards the upstream (files read when the config is compiled); null: plain TCP. */
   tls: UpstreamTlsOptions | null;
+  /**
+   * The TLS session of the last upstream connection, offered on the next one (resumption). Owned by this target:
+   * a reload compiles a new target with an empty cache; proxy-tcp.ts drops the session when a connection fails.
+   */
+  sessions: { last: Buffer | undefined };
   /** Send a PROXY protocol v2 header before the client's bytes. */
   proxyProtocol: boolean;
 }
@@ -201,15 +208,19 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools, crlDa
 function compileTcp(config: ServerConfig, tunnelIdleMs: number): TcpTarget {
   const tcp = config.tcp!;
   const label = `${config.listen} tcp`;
-  const { host, port } = splitListen(tcp.upstream);
+  // normalize.ts gives {address, tls?}; the string form (and tcp.tls) is read too for configs built in code
+  const { address, tls } = typeof tcp.upstream === 'string' ? { address: tcp.upstream, tls: tcp.tls } : tcp.upstream;
+  const { host, port } = splitListen(address);
   return {
     route: { policy: compileRules({ allow: tcp.allow, deny: tcp.deny }, label), label },
+    direction: config.tls ? 'server' : 'client',
     host,
     port,
-    upstream: tcp.upstream,
+    upstream: address,
     connectTimeoutMs: ms(tcp.timeouts.connect, 'tcp.timeouts.connect'),
     idleMs: tcp.timeouts.idle === undefined ? tunnelIdleMs : ms(tcp.timeouts.idle, 'tcp.timeouts.idle'),
-    tls: tcp.tls ? tlsOptionsOf(tcp.tls, host) : null,
+    tls: tls ? tlsOptionsOf(tls, host) : null,
+    sessions: { last: undefined },
     proxyProtocol: tcp.proxyProtocol === 'v2',
   };
 }

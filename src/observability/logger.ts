@@ -103,8 +103,10 @@ const MAX_BUFFERED = 16 * 1024 * 1024;
  * A write error other than EAGAIN drops that batch: logging must never take the gateway down.
  */
 export class BatchedFdDestination implements DestinationStream {
-  readonly #fd: number;
+  #fd: number;
   #buf = '';
+  /** A file descriptor to move to once no partial batch is outstanding (see switchTo). */
+  #switch: { fd: number; done: (old: number) => void } | null = null;
   #pending: Buffer | null = null;
   #writing = false;
   #waiters: Array<() => void> = [];
@@ -127,6 +129,14 @@ export class BatchedFdDestination implements DestinationStream {
 
   #start(): void {
     if (this.#writing) return;
+    if (this.#pending === null && this.#switch !== null) {
+      // only whole lines are left unwritten here, so each line lands entirely in the old file or entirely in the new
+      const { fd, done } = this.#switch;
+      this.#switch = null;
+      const old = this.#fd;
+      this.#fd = fd;
+      done(old);
+    }
     if (this.#pending === null) {
       if (this.#buf === '') {
         for (const w of this.#waiters.splice(0)) w();
@@ -145,6 +155,19 @@ export class BatchedFdDestination implements DestinationStream {
       }
       this.#pending = err || written >= chunk.length ? null : chunk.subarray(written);
       if (this.#pending !== null || this.#buf.length >= BATCH || this.#waiters.length > 0) this.#start();
+    });
+  }
+
+  /**
+   * Moves to another file descriptor (a reopened log file) as soon as no write is in flight and no batch is half
+   * written; resolves with the previous descriptor, for the caller to close. Lines never split across the two.
+   * One switch at a time: the caller waits for the previous one.
+   */
+  switchTo(fd: number): Promise<number> {
+    if (this.#switch !== null) return Promise.reject(new Error('a switch is already pending'));
+    return new Promise((resolve) => {
+      this.#switch = { fd, done: resolve };
+      this.#start();
     });
   }
 

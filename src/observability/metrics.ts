@@ -356,15 +356,18 @@ export interface MetricsServer {
 
 /** What the probe endpoints ask the gateway. */
 export interface Probes {
-  /** Why the gateway is not ready; empty when it is. */
-  notReady(): string[];
+  /** Why the gateway is not ready; empty when it is (asked of every worker when there are several). */
+  notReady(): string[] | Promise<string[]>;
 }
+
+/** What the metrics endpoint reads: one Registry, or the sum over workers. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
 
 /**
  * Serves GET /metrics from `registry` on a plain HTTP listener, and with `probes` the Kubernetes-style probes:
  * /healthz (200 while the process answers at all) and /readyz (200, or 503 with one reason per line).
  */
-export function startMetricsServer(registry: Registry, host: string, port: number, probes?: Probes): Promise<MetricsServer> {
+export function startMetricsServer(registry: MetricsSource, host: string, port: number, probes?: Probes): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const get = req.method === 'GET' || req.method === 'HEAD';
@@ -373,9 +376,10 @@ export function startMetricsServer(registry: Registry, host: string, port: numbe
       return;
     }
     if (get && probes && path === '/readyz') {
-      const reasons = probes.notReady();
-      const body = reasons.length === 0 ? 'ready\n' : `not ready:\n${reasons.map((r) => `- ${r}\n`).join('')}`;
-      res.writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+      Promise.resolve(probes.notReady()).then((reasons) => {
+        const body = reasons.length === 0 ? 'ready\n' : `not ready:\n${reasons.map((r) => `- ${r}\n`).join('')}`;
+        res.writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+      }, () => res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('not ready:\n- the workers did not answer\n'));
       return;
     }
     if (req.method !== 'GET' || path !== '/metrics') {

@@ -13,6 +13,7 @@ import { makeBenchPki, type BenchPki } from '../../bench/pki.ts';
 import { freePort, rssKiB, waitForPort, type Pinned } from '../../bench/proc.ts';
 import { boundNote, median, summarize, type Row, type Sample } from '../../bench/report.ts';
 import { certgateConfig, probeTarget, startTarget, type RunningTarget, type TargetSpec } from '../../bench/targets.ts';
+import { certgateTcpConfig, streamNginxConf } from '../../bench/tcp.ts';
 
 let dir: string;
 let pki: BenchPki;
@@ -80,6 +81,19 @@ test('the certgate config the bench writes satisfies the schema and the real loa
     assert.equal(loaded.servers[0].clientAuth?.mode, 'require');
     assert.equal(loaded.servers[0].sites?.[0].routes[0].path, '/');
   }
+});
+
+test('tcp scenario: nginx accepts the stream config (ssl_verify_client on); the certgate tcp: config loads', async () => {
+  const d = join(dir, 'conf-stream');
+  const text = streamNginxConf({ dir: d, port: 1, certs: pki.ec, upstreamPort: 2 });
+  assert.match(text, /stream \{[\s\S]*ssl_verify_client on;[\s\S]*proxy_pass 127\.0\.0\.1:2;/);
+  const r = await nginxTest(d, await writeNginxConf(d, text));
+  assert.ok(r.ok, r.output);
+  const file = join(dir, 'certgate-tcp.yaml');
+  await writeFile(file, stringify(certgateTcpConfig({ port: 8443, certs: pki.ec, upstreamPort: 5432 })));
+  const loaded = loadConfigFile(file);
+  assert.equal(loaded.servers[0].clientAuth?.mode, 'require');
+  assert.deepEqual(loaded.servers[0].tcp?.upstream, { address: '127.0.0.1:5432' });
 });
 
 test('nginx target: curl probe passes; the load generator gets 2xx in keep-alive and handshake modes', async () => {

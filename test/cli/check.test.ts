@@ -141,3 +141,32 @@ test('help shows usage, examples and exit codes', async () => {
   assert.equal(r.code, 0);
   for (const part of ['Usage: certgate check', 'Examples:', 'Exit codes:']) assert.ok(r.stdout.includes(part), part);
 });
+
+test('tcp servers are listed (direction, upstream, policy) and their upstream TLS files are checked', async () => {
+  const tcp = `servers:
+  - listen: 127.0.0.1:15432
+    tls: {cert: chain.pem, key: server.key}
+    clientAuth: {ca: clients-ca.pem, mode: require}
+    tcp:
+      upstream: 127.0.0.1:5432
+      allow: [{cn: app-server}]
+  - listen: 127.0.0.1:5433
+    tcp:
+      upstream: {address: db.example.com:15432, tls: {ca: clients-ca.pem, cert: other.crt, key: other.key, servername: db.internal}}
+`;
+  writeConfig('tcp.yaml', tcp);
+  let r = await runCli(['check', '-c', 'tcp.yaml'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.deepEqual(r.stdout.trim().split('\n'), [
+    'tcp 127.0.0.1:15432: server direction -> 127.0.0.1:5432 (plain TCP); client certificate from clients-ca.pem (require); allow: {cn: app-server}; deny: none',
+    'tcp 127.0.0.1:5433: client direction -> db.example.com:15432 (TLS, verified as db.internal against clients-ca.pem, presenting other.crt); plain connections from this machine (loopback)',
+    'tcp.yaml: OK (2 servers, 0 sites, 0 routes, 2 tcp tunnels)',
+  ]);
+  // the same preflight as routes' upstreams: a key that does not belong to the certificate
+  writeConfig('tcp-bad.yaml', tcp.replace('key: other.key', 'key: server.key'));
+  r = await runCli(['check', '-c', 'tcp-bad.yaml', '--json'], { cwd: dir });
+  assert.equal(r.code, 1);
+  const out = JSON.parse(r.stdout);
+  assert.match(out.findings[0].message, /client key for tcp upstream db\.example\.com:15432 of servers\[1\] \(127\.0\.0\.1:5433\): does not belong to the certificate/);
+  assert.deepEqual(out.tcp.map((x: { direction: string }) => x.direction), ['server', 'client']);
+});

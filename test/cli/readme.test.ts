@@ -1,8 +1,9 @@
 // The README as a new user follows it: the config it shows is the one `init` writes, and its commands that sign name a
-// passphrase source, so they run without a terminal (run here with stdin a pipe, as cron and CI do).
+// passphrase source, so they run without a terminal (run here with stdin a pipe, as cron and CI do); the .p12 is in the
+// encoding the README names, and the missing-config hint names a file the package ships.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, runProcess } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/pki.ts';
@@ -54,6 +55,15 @@ test('the quick start runs without a terminal, and the config the README shows i
   const r = await runCli(asHere(init), { cwd });
   assert.equal(r.code, 0, r.stderr);
 
+  // the .p12 the README sends to "a browser or phone" is in the legacy encoding it names (3DES, SHA-1 MAC)
+  assert.match(README, /`alice\.p12` \(password shown once\) goes into a browser or phone: it uses the legacy encoding \(3DES\)/);
+  const password = /password for .*alice\.p12 \(shown once[^)]*\): (\S+)/.exec(r.stderr)?.[1];
+  assert.ok(password, r.stderr);
+  const info = await runProcess('openssl', ['pkcs12', '-in', join(etc, 'alice.p12'), '-info', '-noout', '-passin', 'stdin'], { input: `${password}\n` });
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout + info.stderr, /pbeWithSHA1And3-KeyTripleDES-CBC/);
+  assert.match(info.stdout + info.stderr, /MAC: sha1/);
+
   const written = readFileSync(join(etc, 'certgate.yaml'), 'utf8');
   const serial = /gateway-([0-9A-F]+)\.crt/.exec(written)?.[1];
   assert.ok(serial);
@@ -73,4 +83,24 @@ test('the quick start runs without a terminal, and the config the README shows i
     const run = await runCli(asHere(line), { cwd });
     assert.equal(run.code, 0, `${line}: ${run.stderr}`);
   }
+});
+
+test('the sidecar recipe in the README is a config certgate loads', async () => {
+  const block = blockAfter('## Reach an mTLS service from a plain-HTTP app', 'yaml').join('\n');
+  const { parseConfigText } = await import('../../src/config/load.ts');
+  const config = parseConfigText(block, '/etc/certgate/certgate.yaml', '/etc/certgate');
+  const route = config.servers[0].sites![0].routes[0];
+  assert.equal(config.servers[0].tls, undefined);
+  assert.ok(typeof route.upstream === 'object' && route.upstream.tls?.servername === 'server-a.example.com');
+});
+
+test('a missing config names an example file that exists and that the npm package ships', async (t) => {
+  const cwd = tempDir(t, 'cg-readme-nocfg-');
+  const r = await runCli(['serve'], { cwd });
+  assert.equal(r.code, 1);
+  const example = /start from (\S+\.yaml)\)/.exec(r.stderr)?.[1];
+  assert.ok(example && existsSync(example), r.stderr);
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { files: string[] };
+  const rel = example.slice(example.lastIndexOf('/examples/') + 1);
+  assert.ok(pkg.files.some((f) => rel.startsWith(f)), `${rel} is in package.json "files" (${pkg.files.join(', ')})`);
 });

@@ -140,3 +140,20 @@ ${proxy}    routes: [{path: /, upstream: "http://127.0.0.1:3000"}]
   assert.throws(bad('root.crl', '    proxyProtocol: {from: [10.0.0.300]}\n'), /IP address or CIDR/);
   assert.doesNotThrow(bad('"http://pki.example.com/crl.pem"', '    proxyProtocol: {from: ["::1"]}\n'));
 });
+
+test('tcp: both upstream spellings normalize to {address, tls} with absolute paths; plain stays {address}', () => {
+  const base = 'servers:\n  - listen: 127.0.0.1:5433\n    tcp:\n';
+  const nested = parseConfigText(`${base}      upstream:\n        address: db.example.com:15432\n        tls: {ca: ca.pem, cert: app.crt, key: app.key, servername: db.internal}\n`, 'certgate.yaml', '/etc/cg');
+  const legacy = parseConfigText(`${base}      upstream: db.example.com:15432\n      tls: {ca: ca.pem, cert: app.crt, key: app.key, servername: db.internal}\n`, 'certgate.yaml', '/etc/cg');
+  const expected = {
+    address: 'db.example.com:15432',
+    tls: { ca: '/etc/cg/ca.pem', cert: '/etc/cg/app.crt', key: '/etc/cg/app.key', servername: 'db.internal', minVersion: 'TLSv1.2', insecureSkipVerify: false },
+  };
+  for (const config of [nested, legacy]) {
+    assert.deepEqual(config.servers[0].tcp!.upstream, expected);
+    assert.equal(config.servers[0].tcp!.tls, undefined);
+  }
+  const tls = 'tls: {cert: s.crt, key: s.key}\n    clientAuth: {ca: ca.pem}\n';
+  const plain = parseConfigText(`servers:\n  - listen: 127.0.0.1:15432\n    ${tls}    tcp: {upstream: "127.0.0.1:5432"}\n`, 'certgate.yaml', '/etc/cg');
+  assert.deepEqual(plain.servers[0].tcp!.upstream, { address: '127.0.0.1:5432' });
+});

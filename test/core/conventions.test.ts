@@ -1,5 +1,5 @@
 // House rules that a reader should not have to police by hand: only main.ts exits, every file says what it is for,
-// pki and gateway never import each other, nothing imports the CLI.
+// pki and gateway never import each other, doctor stays a client beside them, nothing imports the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ test('every source file opens with a one-line purpose comment', () => {
   assert.deepEqual(missing, []);
 });
 
-test('imports go one way: pki and gateway never import each other, nothing imports cli', () => {
+test('imports go one way: pki and gateway never import each other, doctor only core/observability, nothing imports cli', () => {
   const imports = (text: string) => [...text.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
   const bad: string[] = [];
   for (const f of FILES) {
@@ -39,6 +39,9 @@ test('imports go one way: pki and gateway never import each other, nothing impor
       if (area === 'gateway' && target === 'pki') bad.push(`${f.path} -> ${spec}`);
       if (area === 'core' && target !== 'core') bad.push(`${f.path} -> ${spec}`);
       if (area === 'observability' && ['gateway', 'pki', 'config'].includes(target)) bad.push(`${f.path} -> ${spec}`);
+      // doctor is a client of TLS servers: it may use core and observability, never the gateway, pki or config
+      if (area === 'doctor' && !['doctor', 'core', 'observability'].includes(target)) bad.push(`${f.path} -> ${spec}`);
+      if (area !== 'cli' && area !== 'doctor' && target === 'doctor') bad.push(`${f.path} -> ${spec}`);
     }
   }
   assert.deepEqual(bad, []);

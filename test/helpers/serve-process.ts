@@ -21,7 +21,12 @@ export function serve(configPath: string, cwd: string, extraArgs: string[] = [])
 
 /** Any long-running certgate command (`ca serve` …) as a child, with the same log handling as serve(). */
 export function startCli(args: string[], cwd: string, listeningEvent = 'ca.serve.listening'): Served {
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProgram(process.execPath, [CLI_ENTRY, ...args], cwd, listeningEvent);
+}
+
+/** The same for another certgate program (the standalone executable): `command` with `args`, optionally its own env. */
+export function startProgram(command: string, args: string[], cwd: string, listeningEvent: string, env?: NodeJS.ProcessEnv): Served {
+  const child = spawn(command, args, { cwd, env: env ? { ...process.env, ...env } : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   let partial = '';

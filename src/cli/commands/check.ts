@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { loadConfigFile, resolveConfigPath } from '../../config/load.ts';
 import { ConfigProblemsError, formatProblem } from '../../config/problems.ts';
-import type { GatewayConfig } from '../../config/schema.ts';
+import type { GatewayConfig, RuleConfig, ServerConfig } from '../../config/schema.ts';
 import { preflight } from '../../gateway/preflight.ts';
 import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
 import { createLogger } from '../../observability/logger.ts';
@@ -32,7 +32,38 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 function summary(config: GatewayConfig): string {
   const sites = config.servers.flatMap((s) => s.sites ?? []);
   const routes = sites.reduce((n, s) => n + s.routes.length, 0);
-  return `${plural(config.servers.length, 'server')}, ${plural(sites.length, 'site')}, ${plural(routes, 'route')}`;
+  const tcp = config.servers.filter((s) => s.tcp).length;
+  return `${plural(config.servers.length, 'server')}, ${plural(sites.length, 'site')}, ${plural(routes, 'route')}${tcp ? `, ${plural(tcp, 'tcp tunnel')}` : ''}`;
+}
+
+/** One TCP-mode server as `check` lists it (`--json`: the same fields). */
+interface TcpSummary {
+  listen: string;
+  direction: 'server' | 'client';
+  upstream: string;
+  /** How the upstream is reached: "plain TCP", or TLS with the name verified and the certificate presented. */
+  upstreamTls: string;
+  /** Who may connect: the certificate policy (server direction) or the bind (client direction). */
+  policy: string;
+}
+
+const ruleText = (r: RuleConfig): string =>
+  `{${Object.entries(r).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${Array.isArray(v) ? `[${v.join(', ')}]` : String(v)}`).join(', ')}}`;
+
+function tcpSummary(server: ServerConfig, show: (file: string) => string): TcpSummary {
+  const tcp = server.tcp!;
+  const up = typeof tcp.upstream === 'string' ? { address: tcp.upstream, tls: tcp.tls } : tcp.upstream;
+  const host = up.address.slice(0, up.address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const tls = up.tls;
+  const upstreamTls = !tls ? 'plain TCP'
+    : `TLS, ${tls.insecureSkipVerify ? 'certificate NOT verified (insecureSkipVerify)' : `verified as ${tls.servername ?? host} against ${tls.ca ? show(tls.ca) : 'the system trust store'}`}` +
+      `${tls.cert ? `, presenting ${show(tls.cert)}` : ', no client certificate'}`;
+  const direction = server.tls ? 'server' : 'client';
+  const policy = direction === 'client'
+    ? `plain connections from ${server.allowPlainRemote ? 'anywhere that reaches ' + server.listen + ' (allowPlainRemote)' : 'this machine (loopback)'}`
+    : `client certificate from ${server.clientAuth ? show(server.clientAuth.ca) : '(none)'} (${server.clientAuth?.mode ?? 'off'}); ` +
+      `allow: ${tcp.allow?.length ? tcp.allow.map(ruleText).join(' or ') : 'any verified certificate'}; deny: ${tcp.deny?.length ? tcp.deny.map(ruleText).join(' or ') : 'none'}`;
+  return { listen: server.listen, direction, upstream: up.address, upstreamTls, policy };
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -51,7 +82,8 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Checks the YAML (every problem with file:line:column), then the files it names: key/certificate pairs, expiry
-(warning within expiryWarning, 30 days by default), chain order, server names, client CA bundles, CRL coverage and freshness, upstream TLS files.
+(warning within expiryWarning, 30 days by default), chain order, server names, client CA bundles, CRL coverage and freshness, upstream TLS files (routes and tcp:).
+Each tcp: server is listed: its direction, upstream, how the upstream is reached, and who may connect.
 
 Examples:
   certgate check                         # ./certgate.yaml, or $CERTGATE_CONFIG
@@ -79,6 +111,10 @@ Exit codes:
         if (!opts.json) for (const p of err.problems) ctx.out(`error: ${formatProblem(p)}`);
         if (!opts.json && err.total > err.problems.length) ctx.out(`(${err.total - err.problems.length} more problems not shown; fix these first)`);
       }
+      const tunnels = (config?.servers ?? []).filter((s) => s.tcp).map((s) => tcpSummary(s, show));
+      if (!opts.json) {
+        for (const x of tunnels) ctx.out(`tcp ${x.listen}: ${x.direction} direction -> ${x.upstream} (${x.upstreamTls}); ${x.policy}`);
+      }
       // CRL URLs are fetched as serve would (the cache in stateDir is read, never written, and no polling follows)
       const checked: Finding[] = [];
       if (config) {
@@ -96,7 +132,7 @@ Exit codes:
       const errors = findings.filter((f) => f.level === 'error');
       const warnings = findings.length - errors.length;
       if (opts.json) {
-        ctx.out(JSON.stringify({ config: name, ok: errors.length === 0, errors: errors.length, warnings, findings }, null, 2));
+        ctx.out(JSON.stringify({ config: name, ok: errors.length === 0, errors: errors.length, warnings, findings, ...(tunnels.length ? { tcp: tunnels } : {}) }, null, 2));
       } else if (config && errors.length === 0) {
         ctx.out(`${name}: OK (${summary(config)}${warnings ? `; ${plural(warnings, 'warning')}` : ''})`);
       }

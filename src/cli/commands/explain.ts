@@ -23,6 +23,7 @@ const pad = (label: string): string => label.padEnd(12);
 export function formatExplanation(e: Explanation): string[] {
   const r = e.request;
   const out: string[] = [];
+  if (e.tcp) return formatTcp(e);
   out.push(`${pad('Request')}GET ${e.url} from ${r.sourceIp}`);
   const auth = e.server.tls ? `https, client certificates: ${e.server.clientAuth}` : 'plain http';
   out.push(`${pad('Server')}${e.server.label} listening on ${e.server.listen} (${auth})`);
@@ -57,6 +58,23 @@ export function formatExplanation(e: Explanation): string[] {
   return out;
 }
 
+/** A tcp: server: the connection, the tunnel, the certificate and the verdict. */
+function formatTcp(e: Explanation): string[] {
+  const t = e.tcp!;
+  const out = [`${pad('Connection')}${e.url} from ${e.request.sourceIp}`];
+  const front = t.direction === 'server' ? `TLS, client certificates: ${e.server.clientAuth}` : 'plain, client direction';
+  out.push(`${pad('Server')}${e.server.label} listening on ${e.server.listen} (tcp, ${front})`);
+  out.push(`${pad('Tunnel')}${t.direction} direction -> ${t.upstream} over ${t.upstreamTls ? 'TLS' : 'plain TCP'}`);
+  const c = e.certificate;
+  if (c) out.push(`${pad('Certificate')}${c.file}: ${c.subject} (serial ${c.serial}) ${c.verified ? 'verifies' : `does not verify: ${c.reason} (${c.detail})`}`);
+  else if (t.direction === 'server') out.push(`${pad('Certificate')}none sent`);
+  if (e.rule) out.push(`${pad('Rule')}${e.rule}`);
+  const o = e.outcome;
+  out.push(`${pad('Result')}${o.action === 'proxy' ? `allowed: ${o.message}` : o.action === 'handshake_failure' ? `refused (${o.reason}): ${o.message}` : `denied (${o.reason}): ${o.message}`}`);
+  for (const w of e.warnings) out.push(`${pad('Warning')}${w}`);
+  return out;
+}
+
 export function register(program: Command, ctx: CliContext): void {
   const show = (file: string) => {
     const rel = relative(ctx.cwd, file);
@@ -77,12 +95,14 @@ export function register(program: Command, ctx: CliContext): void {
       `
 Follows the gateway's own steps: the server (by the URL's scheme and port), the site (Host and SNI), the normalized
 path, the route, the certificate (chain, dates, purpose, CRLs) and the allow/deny rule, then the answer: proxied,
-refused with a status and reason code, redirected, or a failed TLS handshake. Nothing is sent anywhere.
+refused with a status and reason code, redirected, or a failed TLS handshake. For a tcp: server (--url tcp://host:port),
+the certificate against the tcp allow/deny rules: tunnelled or closed. Nothing is sent anywhere.
 
 Examples:
   certgate explain --url https://app.example.com:8443/admin --cert alice.crt
   certgate explain -c /etc/certgate/certgate.yaml --url https://localhost:8443/ --no-cert
   certgate explain --url 'https://localhost:8443/public/%2e%2e/admin' --source-ip 10.1.2.3 --json
+  certgate explain --url tcp://db.example.com:15432 --cert app.crt   # a tcp: server: tcp allow/deny
 
 Exit codes:
   0  the explanation was printed (whatever the decision)

@@ -1,4 +1,4 @@
-// CLI: `certgate serve` — preflight, listen, log the addresses; SIGTERM/SIGINT drain, SIGHUP reloads.
+// CLI: `certgate serve` — preflight, listen, log the addresses; SIGTERM/SIGINT drain, SIGHUP reloads, SIGUSR1 reopens log.file.
 import { relative, isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
@@ -7,6 +7,8 @@ import { UserError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/duration.ts';
 import { createLogger, flushLogger } from '../../observability/logger.ts';
 import { createMetrics } from '../../observability/metrics.ts';
+import { openLogFile } from '../../observability/log-file.ts';
+import type { LogFile } from '../../observability/log-file.ts';
 import { createGateway } from '../../gateway/gateway.ts';
 import { preflight } from '../../gateway/preflight.ts';
 import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
@@ -35,11 +37,12 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Runs the same checks as \`certgate check\` first and refuses to start on any error. Logs are JSON lines on stdout
-(one "access" line per request; see docs/gateway.md). While serving, the process is titled "certgate" (pidof,
+(one "access" line per request; see docs/gateway.md); with \`log.file\` the access lines go to that file instead. While serving, the process is titled "certgate" (pidof,
 pgrep -x and ps show it so); with \`pidFile:\` in the config its process id is written there once the listeners are
 bound, and removed at exit (a pidFile naming a certgate that is still running refuses the start). Signals:
   SIGTERM, SIGINT  stop accepting, finish in-flight requests (at most --drain-timeout), exit 0
   SIGHUP           reload the config; a bad config is refused (logged with file:line:column), the old one keeps serving
+  SIGUSR1          reopen log.file at its path (after logrotate renamed it); no line is lost or split
 CRL and CA files are re-read when they change on disk (and on every reload): a revoked certificate is refused on its
 next request, also on connections that are already open.
 
@@ -51,7 +54,8 @@ Examples:
 
 Exit codes:
   0  stopped by SIGTERM/SIGINT after draining
-  1  the config or a file it names has an error, an address cannot be bound, or the pidFile is taken or unwritable`,
+  1  the config or a file it names has an error, an address cannot be bound, the pidFile is taken or unwritable,
+     or log.file cannot be opened`,
     )
     .action(async (opts: ServeOptions) => {
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
@@ -78,8 +82,28 @@ Exit codes:
       }
       process.title = PROCESS_TITLE;
       if (config.pidFile) checkPidFileFree(config.pidFile); // before binding anything: another gateway owns this config
+      let logFile: LogFile | undefined;
+      if (config.log.file) {
+        try {
+          logFile = openLogFile(config.log.file);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          crls.close();
+          throw new UserError('CG_FILE_UNWRITABLE', `cannot open log.file ${show(config.log.file)}: ${code ?? (err as Error).message}`,
+            { hint: 'create its directory and let the user certgate runs as write there, or change log.file' });
+        }
+      }
+      // JSON lines whatever log.format says: a file is read by tools, not by a terminal
+      const accessLogger = logFile ? createLogger({ level: config.log.level, destination: logFile.destination }) : logger;
+      const closeLogs = async () => {
+        await flushLogger(logger);
+        if (logFile) {
+          await flushLogger(accessLogger);
+          logFile.close();
+        }
+      };
       logFindings(logger, findings, 'config.warning');
-      const gateway = createGateway(config, { logger, metrics, crls });
+      const gateway = createGateway(config, { logger, accessLogger, metrics, crls });
       const reloader = createReloadController({
         configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)),
         prepare: (next) => crls.prepare(next), preflight: (next) => preflight(next, new Date(), crls.data), pollMs: opts.watch ? 1000 : 0,
@@ -88,7 +112,7 @@ Exit codes:
         await gateway.start();
       } catch (err) {
         crls.close();
-        await flushLogger(logger);
+        await closeLogs();
         throw err;
       }
       reloader.watch();
@@ -108,6 +132,18 @@ Exit codes:
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => void reloader.reloadConfig('SIGHUP'));
+      // nginx's signal for the same job; installing a handler also keeps Node from opening its inspector on SIGUSR1
+      process.on('SIGUSR1', () => {
+        if (!logFile) {
+          logger.info({ event: 'log.reopen_skipped' }, 'SIGUSR1: no log.file to reopen');
+          return;
+        }
+        const file = logFile;
+        file.reopen().then(
+          () => logger.info({ event: 'log.reopened', file: file.path }, 'SIGUSR1: log.file reopened'),
+          (err: NodeJS.ErrnoException) => logger.error({ event: 'log.reopen_failed', file: file.path, code: err.code, err: err.message }, 'SIGUSR1: cannot reopen log.file; writing on to the old file'),
+        );
+      });
       if (config.pidFile) {
         try {
           writePidFile(config.pidFile);
@@ -115,13 +151,13 @@ Exit codes:
           stopping = true;
           reloader.close();
           await gateway.stop(0);
-          await flushLogger(logger);
+          await closeLogs();
           throw err;
         }
       }
       logger.info({ event: 'gateway.ready', config: path, pid: process.pid, pidFile: config.pidFile }, 'certgate is serving');
       await done;
       if (config.pidFile) removePidFile(config.pidFile);
-      await flushLogger(logger);
+      await closeLogs();
     });
 }

@@ -19,6 +19,7 @@ import type { ReasonCode } from '../policy/reasons.ts';
 import { readConnection, connectionVerdict, NO_CLIENT_AUTH, unmapIp } from '../tls/connection-identity.ts';
 import type { ConnectionState, Verdict } from '../tls/connection-identity.ts';
 import type { ConnectionRegistry, ClientConnection, ForwardedIdentity } from '../listener/connection-registry.ts';
+import type { ListenOptions } from '../listener/acceptor.ts';
 import { proxyHttp } from './proxy-http.ts';
 import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { reasonForUpstreamError } from '../upstream/upstream-errors.ts';
@@ -28,10 +29,14 @@ import type { ListenerRuntime, RouteTarget } from '../runtime.ts';
 
 export interface HandlerDeps {
   logger: Logger;
+  /** Access lines go here: `logger`, or one writing to `log.file`. */
+  accessLogger: Logger;
   metrics: GatewayMetrics;
   accessLog: boolean;
   /** The registry of the listener the request arrived on (per-listener deps inherit the rest from the gateway's). */
   registry: ConnectionRegistry;
+  /** How listeners bind (workers: SO_REUSEPORT, each its own socket). */
+  listenOptions?: ListenOptions;
 }
 
 /**
@@ -215,7 +220,7 @@ export function record(deps: HandlerDeps, rt: ListenerRuntime, req: ClientReques
   deps.metrics.requestDuration.observe(STATUS_CLASS[Math.floor(status / 100)] ?? 'other', seconds);
   if (!deps.accessLog) return;
   const presented = d.verdict.presented ?? d.state.presented;
-  writeFlat(deps.logger, {
+  writeFlat(deps.accessLogger, {
     event: 'access',
     ip: d.state.ip,
     sni: d.state.servername,

@@ -36,6 +36,8 @@ export interface BoundWork {
   close(reason: ReasonCode): void;
   /** Set when a trusted gateway in front named the client (trustIdentityHeadersFrom): its identity headers. */
   forwarded?: ForwardedIdentity;
+  /** Work with no point where it is idle (a TCP tunnel): ends it gracefully when a drain reaches its deadline. */
+  drain?(): void;
 }
 
 /** The identity headers a trusted hop sent with a request, kept so a trust change can judge them again. */
@@ -133,7 +135,7 @@ export class ConnectionRegistry {
    * socket whose handshake never finished does not complete, and the descriptor would stay in CLOSE-WAIT.
    * `client`: the client address a PROXY header named (limits, logs and policy use it).
    */
-  admit(raw: Socket, tls: boolean, client?: { ip: string; port: number }): ClientConnection | null {
+  admit(raw: Socket, tls: boolean, plainProtocol: 'plain' | 'tcp' = 'plain', client?: { ip: string; port: number }): ClientConnection | null {
     const limits = this.#o.limits();
     // behind a load balancer (PROXY protocol) the client is the one its header named, not the balancer
     const ip = client !== undefined ? unmapIp(client.ip) : unmapIp(raw.remoteAddress);
@@ -153,7 +155,7 @@ export class ConnectionRegistry {
       return null;
     }
     const conn: ClientConnection = {
-      id: ++ids, raw, socket: raw, ip, clientPort: client?.port ?? raw.remotePort, openedAt: Date.now(), established: !tls, protocol: tls ? null : 'plain', session: null, handler: null,
+      id: ++ids, raw, socket: raw, ip, clientPort: client?.port ?? raw.remotePort, openedAt: Date.now(), established: !tls, protocol: tls ? null : plainProtocol, session: null, handler: null,
       state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0, deadline: undefined,
     };
     this.#open.add(conn);
@@ -161,7 +163,7 @@ export class ConnectionRegistry {
     const key = `${raw.remoteAddress}|${raw.remotePort}`;
     this.#byPeer.set(key, conn);
     this.#byHolder.set(raw, conn);
-    if (!tls) this.#o.metrics.connections.inc({ protocol: 'plain' });
+    if (!tls) this.#o.metrics.connections.inc({ protocol: plainProtocol });
     if (tls) {
       conn.deadline = setTimeout(() => {
         if (conn.established) return;

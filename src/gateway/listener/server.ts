@@ -5,7 +5,8 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createSecureServer, getPackedSettings, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { Socket, Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, createSecureContext } from 'node:tls';
 import type { TLSSocket, SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -14,7 +15,7 @@ import type { HandlerDeps } from '../http/request-handler.ts';
 import { handleUpgrade } from '../http/proxy-ws.ts';
 import { handleTcp } from '../tcp/proxy-tcp.ts';
 import { handleRedirect } from './redirect-server.ts';
-import { contextForServername, rotateTicketKeys } from '../tls/tls-context.ts';
+import { contextForServername, newTicketKeys, rotateTicketKeys } from '../tls/tls-context.ts';
 import { reasonFromTlsError, REASONS } from '../policy/reasons.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import type { ListenerRuntime } from '../runtime.ts';
@@ -48,7 +49,7 @@ export interface Listener {
   /** Re-checks the work on open connections (requests, WebSockets) against the trust in force now. */
   recheck(): void;
   /** New ticket keys for every context (call when CRLs change). */
-  rotateTicketKeys(): void;
+  rotateTicketKeys(keys?: Buffer): void;
   /** Stops accepting, lets in-flight requests finish, closes idle connections; forces the rest after `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -69,7 +70,7 @@ interface Handler {
   tls: boolean;
   /** What it speaks after admission: HTTP, or TCP mode's byte pipe. */
   kind: 'http' | 'tcp';
-  server: Http2SecureServer | HttpServer | TlsServer;
+  server: Http2SecureServer | HttpServer | TlsServer | NetServer;
   /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
   rt: ListenerRuntime;
 }
@@ -92,6 +93,9 @@ function clientErrorResponse(rt: ListenerRuntime, err: NodeJS.ErrnoException): {
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return { reason, bytes: head + '\r\n' + page.body.toString('utf8') };
 }
+
+/** After drain's deadline ended the tunnels with a FIN, how long they may take to close before being destroyed. */
+const TUNNEL_END_GRACE_MS = 1_000;
 
 /** How long a socket that got its error page may take to read it before it is destroyed. */
 const ERROR_PAGE_GRACE_MS = 2_000;
@@ -116,7 +120,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   /** Closes a connection once idle: HTTP/2 gets GOAWAY (open streams finish), HTTP/1.1 ends after its response. */
   const retire = (conn: ClientConnection): void => {
     conn.retiring = true;
-    // a TCP-mode tunnel has no idle point to close at: it runs until either side ends it (or drain's deadline)
+    // a TCP-mode tunnel has no idle point to close at: it runs until either side ends it, or drain's deadline
+    // ends it (BoundWork.drain)
     if (conn.protocol === 'tcp') return;
     if (conn.session) conn.session.close();
     else if (conn.active === 0) conn.socket.end();
@@ -218,8 +223,20 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: registry.accepted(socket)?.ip ?? unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
   };
 
-  /** TCP mode: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts instead of HTTP. */
+  /**
+   * TCP mode. Server direction: the same TLS front (SNI contexts, client certificate request), then proxy-tcp.ts
+   * instead of HTTP. Client direction (no tls:): an unbound plain net.Server, so every admitted socket goes straight
+   * to proxy-tcp.ts, which dials the upstream over TLS.
+   */
   const makeTcpHandler = (rt: ListenerRuntime): Handler => {
+    if (!rt.tls) {
+      const handler = { tls: false, kind: 'tcp', rt } as Handler;
+      handler.server = createNetServer({ allowHalfOpen: true }, (socket: Socket) => {
+        socket.setNoDelay(true);
+        handleTcp(handler.rt, deps, registry.of(socket), socket);
+      });
+      return handler;
+    }
     const material = rt.tlsMaterial!;
     const handler = { tls: true, kind: 'tcp', rt } as Handler;
     const tlsServer = createTlsServer({
@@ -293,7 +310,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
 
   /** Admits an accepted socket (client: the address a PROXY header named) and hands it to the handler in force. */
   const hand = (handler: Handler, raw: Socket, client: { ip: string; port: number } | undefined) => {
-    const conn = registry.admit(raw, handler.tls, client);
+    // a plain TCP-mode (client direction) connection is counted as tcp from the start; TLS ones once established
+    const conn = registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain', client);
     if (conn === null) return;
     emitTo(handler, conn, raw);
   };
@@ -321,7 +339,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       raw.on('error', () => raw.destroy());
       const fromBalancer = proxy.from.contains(raw.remoteAddress ?? '');
       // anyone else is admitted first (connection limits, the handshake deadline), then only peeked at
-      const conn = fromBalancer ? null : registry.admit(raw, handler.tls);
+      const conn = fromBalancer ? null : registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain');
       if (!fromBalancer && conn === null) return;
       readProxyHeader(raw, fromBalancer, fromBalancer ? proxy.timeoutMs : handler.rt.handshakeTimeoutMs, (o) => {
         if (!o.ok) {
@@ -400,7 +418,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return acceptor.server.listening;
     },
     async start() {
-      return acceptor.listen(initial.host, initial.port, initial.listen);
+      return acceptor.listen(initial.host, initial.port, initial.listen, shared.listenOptions);
     },
     prepare(next) {
       if (next.tls !== current.tls || (next.tcp !== null) !== (current.kind === 'tcp')) {
@@ -446,11 +464,13 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       recheck();
     },
     recheck,
-    rotateTicketKeys() {
+    rotateTicketKeys(keys) {
+      // one key set for every handler and context of the listener (and, given by the caller, of every worker)
+      const next = keys ?? newTicketKeys();
       for (const h of handlers) {
         if (!h.rt.tlsMaterial || !h.tls) continue;
         const tlsServer = h.server as Http2SecureServer & { setTicketKeys(keys: Buffer): void };
-        rotateTicketKeys((keys) => tlsServer.setTicketKeys(keys), h.rt.tlsMaterial);
+        rotateTicketKeys((k) => tlsServer.setTicketKeys(k), h.rt.tlsMaterial, next);
       }
     },
     drain(timeoutMs) {
@@ -466,9 +486,26 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
           for (const h of handlers) h.server.close(() => undefined);
           resolve();
         };
+        // the deadline: tunnels (TCP mode), which have no idle point to stop at, are ended both ways with a FIN;
+        // whatever is still open after that grace (and every other connection) is destroyed
         const timer = setTimeout(() => {
-          registry.destroyAll();
-          done();
+          let tunnels = 0;
+          for (const conn of registry.connections()) {
+            for (const work of conn.work ?? []) {
+              if (work.drain === undefined) continue;
+              work.drain();
+              tunnels++;
+            }
+          }
+          if (tunnels === 0 || timeoutMs === 0) {
+            registry.destroyAll();
+            done();
+            return;
+          }
+          setTimeout(() => {
+            registry.destroyAll();
+            done();
+          }, TUNNEL_END_GRACE_MS).unref();
         }, timeoutMs);
         const poll = setInterval(() => {
           if (registry.size === 0) done();

@@ -1,7 +1,8 @@
 // One undici Pool per upstream (origin + TLS settings + connect timeout + limits), kept alive across requests and
 // reloads, behind a gate that caps requests in flight and bounds the queue of those waiting.
 import { readFileSync } from 'node:fs';
-import { checkServerIdentity } from 'node:tls';
+import { checkServerIdentity, createSecureContext } from 'node:tls';
+import { createHash } from 'node:crypto';
 import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import { Pool, buildConnector } from 'undici';
 import { GatewayError } from '../../core/errors.ts';
@@ -142,6 +143,9 @@ export interface UpstreamTlsOptions {
   ca?: string;
   cert?: string;
   key?: string;
+  /** The client certificate and key as one PKCS#12, with its password. */
+  pfx?: Buffer;
+  passphrase?: string;
   servername?: string;
   rejectUnauthorized: boolean;
   minVersion: 'TLSv1.2' | 'TLSv1.3';
@@ -176,6 +180,29 @@ function depthChecker(max: number): (hostname: string, cert: PeerCertificate) =>
   };
 }
 
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new GatewayError('CG_GATEWAY_UPSTREAM', `cannot read upstream ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+}
+
+/** The password in a password file: its first line, without the line end. */
+function firstLine(data: Buffer): string {
+  const text = data.toString('utf8');
+  const end = text.search(/\r?\n/);
+  return end < 0 ? text : text.slice(0, end);
+}
+
+/** A digest of what an upstream's TLS files hold now (pools are keyed by it, so changed files make a new pool). */
+function materialDigest(o: UpstreamTlsOptions | undefined): string {
+  if (o === undefined) return '';
+  const h = createHash('sha256');
+  for (const part of [o.ca, o.cert, o.key, o.pfx, o.passphrase]) h.update(part === undefined ? '\0' : `${part.length}:`).update(part ?? '');
+  return h.digest('hex').slice(0, 32);
+}
+
 function readPem(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -184,13 +211,29 @@ function readPem(path: string, what: string): string {
   }
 }
 
-/** Reads an upstream's TLS files once; the name sent as SNI and verified is tls.servername, else `hostname`. */
+/**
+ * Reads an upstream's TLS files (each time the config is compiled, so a reload sees new files); the name sent as SNI
+ * and verified is tls.servername, else `hostname`. A p12 is checked here, so a wrong password is a refused config.
+ */
 export function tlsOptionsOf(tls: UpstreamTlsConfig | undefined, hostname: string): UpstreamTlsOptions {
   const isIp = /^[\d.]+$|:/.test(hostname);
+  const pfx = tls?.p12 ? readFile(tls.p12, 'PKCS#12 file') : undefined;
+  const passphrase = tls?.passwordFile ? firstLine(readFile(tls.passwordFile, 'p12 password file')) : undefined;
+  if (pfx !== undefined) {
+    try {
+      createSecureContext({ pfx, passphrase });
+    } catch (err) {
+      const wrong = /mac verify|bad decrypt|invalid password/i.test((err as Error).message);
+      throw new GatewayError('CG_GATEWAY_UPSTREAM', wrong
+        ? `upstream p12 ${tls!.p12}: the password ${tls!.passwordFile ? `in ${tls!.passwordFile} ` : ''}does not open it`
+        : `upstream p12 ${tls!.p12} cannot be used: ${(err as Error).message}`, { cause: err });
+    }
+  }
   return {
     ca: tls?.ca ? readPem(tls.ca, 'CA bundle') : undefined,
     cert: tls?.cert ? readPem(tls.cert, 'client certificate') : undefined,
     key: tls?.key ? readPem(tls.key, 'client key') : undefined,
+    ...(pfx !== undefined ? { pfx, passphrase } : {}),
     // SNI must not be an IP address (RFC 6066); verification still checks the IP SAN
     servername: tls?.servername ?? (isIp ? undefined : hostname),
     rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
@@ -224,13 +267,15 @@ export class UpstreamPools {
     } catch (err) {
       throw new GatewayError('CG_GATEWAY_UPSTREAM', `upstream ${url} is not a URL`, { cause: err });
     }
-    // keyed by origin: routes that differ only in base path, Host or stripPrefix share one pool
-    const key = `${parsed.origin}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}|${limits.connections}/${limits.queue}/${limits.queueTimeout}`;
-    const existing = this.#pools.get(key);
-    if (existing) return existing;
     const isTls = parsed.protocol === 'https:';
     const hostname = parsed.hostname.replace(/^\[|\]$/g, '');
     const tlsOptions = isTls ? tlsOptionsOf(tls, hostname) : undefined;
+    // keyed by origin: routes that differ only in base path, Host or stripPrefix share one pool; and by what the TLS
+    // files hold, so a reload after a client certificate or CA changed builds a new pool (the old one finishes its
+    // in-flight requests, then closes)
+    const key = `${parsed.origin}|${connectTimeoutMs}|${tls ? JSON.stringify(tls) : ''}|${materialDigest(tlsOptions)}|${limits.connections}/${limits.queue}/${limits.queueTimeout}`;
+    const existing = this.#pools.get(key);
+    if (existing) return existing;
     // undici takes the TLS server name from each request's Host header (a name the client chose) and reconnects when
     // it changes. The name sent as SNI and verified is the upstream's own: tls.servername, else the URL's host (no SNI
     // for an IP, whose IP SAN is verified). proxy-http.ts passes `sniKey` with every request so undici never sees a

@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { randomBytes, createHash } from 'node:crypto';
 import { makeCa, issueCert, tempDir } from '../../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../../helpers/pki.ts';
+import { startLineEcho } from '../../helpers/line-echo.ts';
+import type { LineEcho } from '../../helpers/line-echo.ts';
 import { buildCrl } from '../../../src/pki/crl.ts';
 import { startGateway, reloadGateway } from '../../helpers/gateway.ts';
 import type { TestGateway } from '../../helpers/gateway.ts';
@@ -41,64 +41,6 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
     await sleep(20);
   }
-}
-
-/**
- * A line-echo service: answers each "\n"-terminated line with "echo: <line>\n", and on end answers "bye <n bytes>\n"
- * then ends. It counts connections and bytes, so refused clients can be shown to have reached nothing.
- */
-interface LineEcho {
-  port: number;
-  connections: number;
-  bytes: number;
-  /** Set when a connection saw the client's end. */
-  ended: number;
-  /** The first bytes the service received (up to 64). */
-  head: Buffer;
-  server: Server;
-}
-
-async function startLineEcho(t: Cleanup, tls?: TlsOptions): Promise<LineEcho & { peers: string[] }> {
-  const sockets = new Set<Socket>();
-  const echo = { port: 0, connections: 0, bytes: 0, ended: 0, head: Buffer.alloc(0), server: undefined as unknown as Server, peers: [] as string[] };
-  const serve = (s: Socket) => {
-    echo.connections++;
-    if (tls) echo.peers.push((s as TLSSocket).getPeerX509Certificate()?.subject ?? '');
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    let buf = '';
-    let seen = 0;
-    s.on('data', (d: Buffer) => {
-      echo.bytes += d.length;
-      if (echo.head.length < 64) echo.head = Buffer.concat([echo.head, d]).subarray(0, 64);
-      seen += d.length;
-      buf += d.toString('latin1');
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        s.write(`echo: ${buf.slice(0, i)}\n`);
-        buf = buf.slice(i + 1);
-      }
-    });
-    s.on('end', () => {
-      echo.ended++;
-      s.end(`bye ${seen}\n`);
-    });
-  };
-  const server = tls ? createTlsServer({ ...tls, allowHalfOpen: true } as TlsOptions, serve) : createServer({ allowHalfOpen: true }, serve);
-  // every accepted socket, TLS handshake or not, so teardown can close them all
-  server.on('connection', (raw: Socket) => {
-    sockets.add(raw);
-    raw.on('close', () => sockets.delete(raw));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  echo.server = server;
-  echo.port = (server.address() as AddressInfo).port;
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return echo;
 }
 
 interface Fixture {
@@ -391,7 +333,8 @@ test('tcp.tls: the upstream is reached over verified TLS with a client certifica
   await until(() => wrong.gw.events('tcp.access').length === 1, 3_000, 'access line');
   const [line] = wrong.gw.events('tcp.access');
   assert.equal(line.result, 'upstream_error');
-  assert.equal(line.reason, 'upstream_tls');
+  assert.equal(line.reason, 'upstream_name_mismatch');
+  assert.match(await wrong.gw.metrics.registry.metrics(), /certgate_upstream_errors_total\{upstream="127\.0\.0\.1:\d+",kind="upstream_name_mismatch"\} 1/);
   assert.equal(w.text(), '');
   assert.equal(echo.bytes, 'over tls\n'.length);
 });
