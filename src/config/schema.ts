@@ -476,6 +476,9 @@ export const Config = z
     stateDir: FilePath('a writable directory, e.g. /var/lib/certgate')
       .optional()
       .describe('Writable directory for state the gateway keeps across restarts: the last good copy of each CRL URL. Absent: $STATE_DIRECTORY (systemd StateDirectory=), else $XDG_STATE_HOME/certgate, else ~/.local/state/certgate.'),
+    workers: shape(z.union([z.literal('auto'), z.number().int().min(1).max(256)]), '"auto" or a whole number from 1 to 256')
+      .default('auto')
+      .describe('Gateway processes: "auto" = one per CPU this process may use; 1 = a single process. Each worker binds every listener itself (SO_REUSEPORT) and the kernel spreads connections; limits (connections, upstream pools) apply per worker. A listener on port 0 (tests) means one process. Taken at start; a reload does not change it.'),
     pidFile: FilePath('a file for the process id, e.g. /run/certgate/certgate.pid')
       .optional()
       .describe('certgate serve writes its process id here once it is serving (atomically) and removes it at exit; certgate reload reads it. Taken at start; a reload does not move it.'),

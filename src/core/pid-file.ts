@@ -6,6 +6,8 @@ import { writeFileAtomic } from './fs-atomic.ts';
 
 /** What `serve` sets as process.title: `pidof certgate` and `pgrep -x certgate` find the gateway by it. */
 export const PROCESS_TITLE = 'certgate';
+/** Workers' title: `pidof certgate` names the primary alone, `pgrep certgate-worker` the workers. */
+export const WORKER_TITLE = 'certgate-worker';
 
 /**
  * The name the kernel shows for a process (Linux: /proc/PID/comm, which process.title sets), or undefined where it

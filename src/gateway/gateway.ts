@@ -16,6 +16,7 @@ import { ExpiryWatch, trustProblems } from './expiry.ts';
 import { OcspStapler } from './tls/ocsp-stapling.ts';
 import type { CrlFetcher } from './tls/crl-fetch.ts';
 import { crlSources } from './tls/trust.ts';
+import type { CrlData } from './tls/trust.ts';
 
 export interface GatewayDeps {
   logger: Logger;
@@ -27,6 +28,8 @@ export interface GatewayDeps {
    * starts its polling, reloads trust when it accepts a new CRL, and closes it on stop.
    */
   crls?: CrlFetcher;
+  /** Without `crls`: where the copies of CRL URLs come from (a worker: the stateDir cache its primary writes). */
+  crlData?: CrlData;
   /** How listeners bind; workers pass `{reusePort: true, exclusive: true}`. */
   listenOptions?: ListenOptions;
   /**
@@ -82,7 +85,7 @@ export interface Gateway {
   readonly config: GatewayConfig;
 }
 
-function materialFilesOf(config: GatewayConfig): string[] {
+export function materialFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   const addTls = (tls: { ca?: string; cert?: string; key?: string; p12?: string; passwordFile?: string } | undefined) => {
     for (const f of [tls?.ca, tls?.cert, tls?.key, tls?.p12, tls?.passwordFile]) if (f) files.add(f);
@@ -99,7 +102,7 @@ function materialFilesOf(config: GatewayConfig): string[] {
   return [...files];
 }
 
-function crlFilesOf(config: GatewayConfig): string[] {
+export function crlFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   for (const s of config.servers) {
     for (const src of crlSources(s.clientAuth?.crl)) if (src.kind === 'file') files.add(src.file);
@@ -110,6 +113,7 @@ function crlFilesOf(config: GatewayConfig): string[] {
 
 export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): Gateway {
   const { logger, metrics, crls } = deps;
+  const crlData = crls?.data ?? deps.crlData;
   const pools = new UpstreamPools(metrics);
   let config = initialConfig;
   let listeners = new Map<string, Listener>();
@@ -123,7 +127,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
     const out = new Map<string, ListenerRuntime>();
-    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools, crls?.data)));
+    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools, crlData)));
     return out;
   };
 
@@ -347,7 +351,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
         // a fetched CRL changes only the listeners that name its URL
         if (url !== undefined && !crlSources(rt.config.clientAuth?.crl).some((s) => s.kind === 'url' && s.url === url)) continue;
         try {
-          const trust = loadClientTrust(rt.config as ServerConfig, crls?.data);
+          const trust = loadClientTrust(rt.config as ServerConfig, crlData);
           if (trust === null) continue;
           l.rotateTicketKeys(ticketKeys());
           // every open connection's work (requests, WebSockets) is re-checked under the new trust

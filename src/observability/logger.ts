@@ -13,6 +13,11 @@ export interface LoggerSettings {
   format?: 'json' | 'pretty';
   /** Where lines go. Default: stdout, written in batches (flush with `flushLogger` before exiting). */
   destination?: DestinationStream;
+  /**
+   * Several processes share stdout (workers): write whole lines only, at most PIPE_BUF (4 KiB) per write, so lines
+   * from different workers never interleave on a pipe. A single line longer than that is written alone.
+   */
+  sharedStdout?: boolean;
 }
 
 /** Shown instead of anything redacted. */
@@ -87,13 +92,15 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     },
   };
   // Lines are batched (one write per ~16 KiB instead of one per request); a timer writes quiet periods.
-  let destination = settings.destination ?? new BatchedFdDestination(1);
+  let destination = settings.destination ?? new BatchedFdDestination(1, 200, settings.sharedStdout ? ATOMIC_WRITE_CHARS : 0);
   if (settings.format === 'pretty') destination = prettyStream(destination);
   return pino(options, destination);
 }
 
 /** Bytes of log text gathered before a write; a timer writes smaller leftovers. */
 const BATCH = 16 * 1024;
+/** PIPE_BUF (4096 bytes) in characters that take at most 3 bytes each in UTF-8 (JSON escapes the rest). */
+const ATOMIC_WRITE_CHARS = 1365;
 /** Beyond this much unwritten text (a stuck disk or pipe), new lines are dropped and counted. */
 const MAX_BUFFERED = 16 * 1024 * 1024;
 
@@ -113,8 +120,12 @@ export class BatchedFdDestination implements DestinationStream {
   /** Lines dropped because the destination could not keep up. */
   dropped = 0;
 
-  constructor(fd: number, intervalMs = 200) {
+  /** Largest write in characters, cut at a line end (0: no limit); see LoggerSettings.sharedStdout. */
+  readonly #maxWrite: number;
+
+  constructor(fd: number, intervalMs = 200, maxWrite = 0) {
     this.#fd = fd;
+    this.#maxWrite = maxWrite;
     setInterval(() => this.#start(), intervalMs).unref();
   }
 
@@ -142,8 +153,13 @@ export class BatchedFdDestination implements DestinationStream {
         for (const w of this.#waiters.splice(0)) w();
         return;
       }
-      this.#pending = Buffer.from(this.#buf, 'utf8');
-      this.#buf = '';
+      let take = this.#buf.length;
+      if (this.#maxWrite > 0 && take > this.#maxWrite) {
+        const cut = this.#buf.lastIndexOf('\n', this.#maxWrite - 1);
+        take = cut >= 0 ? cut + 1 : this.#buf.indexOf('\n') + 1 || take;
+      }
+      this.#pending = Buffer.from(take === this.#buf.length ? this.#buf : this.#buf.slice(0, take), 'utf8');
+      this.#buf = take === this.#buf.length ? '' : this.#buf.slice(take);
     }
     const chunk = this.#pending;
     this.#writing = true;
@@ -154,7 +170,7 @@ export class BatchedFdDestination implements DestinationStream {
         return;
       }
       this.#pending = err || written >= chunk.length ? null : chunk.subarray(written);
-      if (this.#pending !== null || this.#buf.length >= BATCH || this.#waiters.length > 0) this.#start();
+      if (this.#pending !== null || this.#buf.length >= (this.#maxWrite || BATCH) || this.#waiters.length > 0) this.#start();
     });
   }
 

@@ -14,6 +14,11 @@ import { preflight } from '../../gateway/preflight.ts';
 import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
 import { createReloadController, logFindings } from '../../gateway/reload.ts';
 import { PROCESS_TITLE, checkPidFileFree, removePidFile, writePidFile } from '../../core/pid-file.ts';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { createWorkerPool, reopenWorkerLogs } from '../../gateway/workers/pool.ts';
+import { planWorkers } from '../../gateway/workers/count.ts';
+import { serveAsWorker } from '../serve-worker.ts';
 
 interface ServeOptions {
   config?: string;
@@ -58,6 +63,8 @@ Exit codes:
      or log.file cannot be opened`,
     )
     .action(async (opts: ServeOptions) => {
+      // a worker of a multi-process gateway: the primary (the same command, run first) checked the config and sends it
+      if (cluster.isWorker) return serveAsWorker(process.env.CERTGATE_REUSEPORT === '1');
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
       const drainMs = parseDuration(opts.drainTimeout);
       if (drainMs === undefined) throw new UserError('CG_USAGE', `--drain-timeout "${opts.drainTimeout}" is not a duration`, { hint: 'e.g. 20s or 500ms' });
@@ -103,7 +110,15 @@ Exit codes:
         }
       };
       logFindings(logger, findings, 'config.warning');
-      const gateway = createGateway(config, { logger, accessLogger, metrics, crls });
+      const plan = planWorkers(config, availableParallelism(), process.platform);
+      const gateway = plan.count > 1
+        ? createWorkerPool({
+          config, count: plan.count, logger, metrics,
+          fork: (index) => cluster.fork({ CERTGATE_WORKER: String(index), CERTGATE_REUSEPORT: plan.reusePort ? '1' : '0' }),
+        })
+        : createGateway(config, { logger, accessLogger, metrics, crls });
+      logger.info({ event: 'gateway.workers', workers: plan.count, why: plan.why, scheduling: plan.count === 1 ? 'single process' : plan.reusePort ? 'SO_REUSEPORT' : 'node:cluster round-robin' },
+        plan.count === 1 ? `one process (${plan.why})` : `${plan.count} workers (${plan.why}), connections spread by ${plan.reusePort ? 'the kernel (SO_REUSEPORT)' : 'the primary (node:cluster)'}`);
       const reloader = createReloadController({
         configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)),
         prepare: (next) => crls.prepare(next), preflight: (next) => preflight(next, new Date(), crls.data), pollMs: opts.watch ? 1000 : 0,
@@ -115,6 +130,12 @@ Exit codes:
         await closeLogs();
         throw err;
       }
+      if (plan.count > 1) {
+        // workers read CRLs by URL from the stateDir cache the primary's fetcher writes; the primary tells them
+        // when one changed (a trust change, as for a CRL file)
+        crls.onChange = (url) => gateway.reloadTrust(url);
+        crls.start();
+      }
       reloader.watch();
 
       let stopping = false;
@@ -125,6 +146,7 @@ Exit codes:
         stopping = true;
         logger.info({ event: 'gateway.signal', signal }, `${signal}: draining`);
         reloader.close();
+        crls.close();
         void gateway.stop(drainMs).finally(stopped);
       };
       // the handlers stay until the process exits: a second signal during the drain must not kill it early. They are
@@ -134,6 +156,7 @@ Exit codes:
       process.on('SIGHUP', () => void reloader.reloadConfig('SIGHUP'));
       // nginx's signal for the same job; installing a handler also keeps Node from opening its inspector on SIGUSR1
       process.on('SIGUSR1', () => {
+        if (plan.count > 1) reopenWorkerLogs(Object.values(cluster.workers ?? {}).filter((w) => w !== undefined));
         if (!logFile) {
           logger.info({ event: 'log.reopen_skipped' }, 'SIGUSR1: no log.file to reopen');
           return;

@@ -258,7 +258,10 @@ export class CrlFetcher {
     if (s.body === undefined && s.fallback) {
       const data = readOptional(s.fallback);
       const r = data ? acceptCrl(data, s.fallback, s.cas, null, new Date()) : null;
-      if (data && r?.ok) this.#install(s, data, undefined, r, 'fallback');
+      if (data && r?.ok) {
+        this.#cache(s, data, undefined, r.state);
+        this.#install(s, data, undefined, r, 'fallback');
+      }
       else logger.error({ event: 'crl.fallback_refused', url: s.url, file: s.fallback, reason: r && !r.ok ? r.reason : 'unreadable' }, `fallback CRL ${s.fallback} of ${s.url} cannot be used${r && !r.ok ? `: ${r.detail}` : ' (unreadable)'}`);
     }
     return why;
@@ -294,17 +297,22 @@ export class CrlFetcher {
       s.accepted = r.state;
       return true;
     }
+    // cached first: worker processes read the cache when the change is announced (#install)
+    this.#cache(s, res.body, etag, r.state);
     this.#install(s, res.body, etag, r, 'fetch');
-    if (this.#o.writeCache) {
-      try {
-        writeFileAtomic(paths.body, res.body, { mode: 0o644 });
-        writeFileAtomic(paths.meta, JSON.stringify({ url: s.url, etag, numbers: r.state.numbers, fetchedAt: new Date().toISOString() }) + '\n');
-      } catch (err) {
-        this.#o.logger.error({ event: 'crl.cache_write_failed', url: s.url, dir: paths.dir, code: (err as NodeJS.ErrnoException).code },
-          `cannot write the CRL cache in ${paths.dir}: a restart without the CA service would start from an older copy`);
-      }
-    }
     return true;
+  }
+
+  #cache(s: Source, body: Buffer, etag: string | undefined, state: AcceptedState): void {
+    if (!this.#o.writeCache) return;
+    const paths = cachePaths(this.#o.stateDir, s.url);
+    try {
+      writeFileAtomic(paths.body, body, { mode: 0o644 });
+      writeFileAtomic(paths.meta, JSON.stringify({ url: s.url, etag, numbers: state.numbers, fetchedAt: new Date().toISOString() }) + '\n');
+    } catch (err) {
+      this.#o.logger.error({ event: 'crl.cache_write_failed', url: s.url, dir: paths.dir, code: (err as NodeJS.ErrnoException).code },
+        `cannot write the CRL cache in ${paths.dir}: a restart without the CA service (and worker processes) would use an older copy`);
+    }
   }
 
   #install(s: Source, body: Buffer, etag: string | undefined, accepted: { state: AcceptedState; crls: ParsedCrl[] }, from: 'fetch' | 'cache' | 'fallback'): void {
