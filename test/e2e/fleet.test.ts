@@ -109,6 +109,8 @@ servers:
     routes:
       - {path: /, upstream: "${upstream.url}"}
 stateDir: ${join(dir, `state-${i}`)}
+# replica 0 runs two worker processes (the primary fetches, workers read its stateDir cache); the others one
+workers: ${i === 0 ? 2 : 1}
 `);
     return path;
   });
@@ -129,7 +131,7 @@ stateDir: ${join(dir, `state-${i}`)}
     async startReplica(i) {
       const r = serve(configs[i], dir);
       started.push(r);
-      await r.waitFor((l) => l.event === 'gateway.ready');
+      await r.waitFor((l) => l.event === 'gateway.ready', 45_000);
       f.replicas[i] = r;
       return r;
     },
