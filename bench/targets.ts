@@ -42,6 +42,8 @@ export function certgateConfig(spec: TargetSpec, port: number): ConfigInput {
     ? { url: `https://127.0.0.1:${up.port}`, tls: { ca: up.tls.ca, cert: up.tls.cert, key: up.tls.key, servername: up.tls.servername } }
     : `http://127.0.0.1:${up.port}`;
   return {
+    // per-core scenarios: one process on the one core it is pinned to (workers: auto would time-share that core)
+    workers: 1,
     servers: [
       {
         listen: `127.0.0.1:${port}`,

@@ -75,6 +75,7 @@ stream {
 /** certgate.yaml equivalent of streamNginxConf. */
 export function certgateTcpConfig(o: { port: number; certs: CertSet; upstreamPort: number }): ConfigInput {
   return {
+    workers: 1, // one process on its one core, like nginx's worker_processes 1
     servers: [{
       listen: `127.0.0.1:${o.port}`,
       tls: { cert: o.certs.serverCert, key: o.certs.serverKey, minVersion: 'TLSv1.2' },
