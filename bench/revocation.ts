@@ -80,6 +80,7 @@ servers:
     routes:
       - {path: /, upstream: "http://127.0.0.1:9", public: false}
 log: {level: warn, access: false}
+workers: 1
 stateDir: ${join(dir, `state-${r}`)}
 `);
     start(['serve', '-c', config], dir, `replica ${r}`);
