@@ -16,6 +16,7 @@ import * as certList from './commands/cert-list.ts';
 import * as certShow from './commands/cert-show.ts';
 import * as certExport from './commands/cert-export.ts';
 import * as crl from './commands/crl.ts';
+import * as crlAcceptReset from './commands/crl-accept-reset.ts';
 import * as clientConfig from './commands/client-config.ts';
 import * as init from './commands/init.ts';
 import * as demo from './commands/demo.ts';
@@ -26,7 +27,7 @@ import * as explain from './commands/explain.ts';
 import * as doctor from './commands/doctor.ts';
 
 const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, caSetUrl, caServe, certIssue, certSign, certRevoke, certRenew, certList, certShow,
-  certExport, crl, clientConfig, serve, reload, check, explain, doctor];
+  certExport, crl, crlAcceptReset, clientConfig, serve, reload, check, explain, doctor];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('certgate')

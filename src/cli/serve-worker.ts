@@ -7,6 +7,7 @@ import { createMetrics } from '../observability/metrics.ts';
 import { openLogFile } from '../observability/log-file.ts';
 import type { LogFile } from '../observability/log-file.ts';
 import { createGateway } from '../gateway/gateway.ts';
+import { cachedCrlData, resolveStateDir } from '../gateway/tls/crl-fetch.ts';
 import { runWorker } from '../gateway/workers/worker.ts';
 import type { FromWorker } from '../gateway/workers/protocol.ts';
 import { WORKER_TITLE } from '../core/pid-file.ts';
@@ -30,6 +31,8 @@ export async function serveAsWorker(reusePort: boolean): Promise<void> {
         accessLogger = logFile ? createLogger({ level: config.log.level, destination: logFile.destination }) : logger;
         return createGateway(config, {
           logger, accessLogger, metrics, ticketKeys, serveMetrics: false,
+          // CRLs by URL: the primary fetches and verifies them, and caches each in stateDir before it says one changed
+          crlData: cachedCrlData(resolveStateDir(config, process.env)),
           listenOptions: reusePort ? { reusePort: true, exclusive: true } : {},
         });
       },

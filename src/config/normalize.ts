@@ -1,6 +1,7 @@
 // Normalizes a validated config for consumers: absolute paths, routes folded into sites, crl a list, one tcp shape. Pure.
 import { resolve } from 'node:path';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, SiteConfig, TcpModeConfig, UpstreamTlsConfig } from './schema.ts';
+import { isCrlUrl } from './schema.ts';
 
 function route(r: RouteConfig, abs: (p: string) => string): RouteConfig {
   if (typeof r.upstream === 'string' || !r.upstream.tls) return r;
@@ -44,7 +45,9 @@ function server(s: ServerConfig, abs: (p: string) => string): ServerConfig {
   if (s.tcp) out.tcp = tcp(s.tcp, abs);
   if (clientAuth) {
     const crl = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
-    const ca: ClientAuthConfig = { ...clientAuth, ca: abs(clientAuth.ca), crl: crl.map(abs) };
+    // URLs stay as they are; files (and a URL's fallback file) become absolute
+    const entries = crl.map((e) => (typeof e !== 'string' ? { ...e, ...(e.fallback ? { fallback: abs(e.fallback) } : {}) } : isCrlUrl(e) ? e : abs(e)));
+    const ca: ClientAuthConfig = { ...clientAuth, ca: abs(clientAuth.ca), crl: entries };
     out.clientAuth = ca;
   }
   return out;
@@ -60,6 +63,7 @@ export function normalizeConfig(config: GatewayConfig, baseDir: string): Gateway
   const abs = (p: string) => resolve(baseDir, p);
   const out: GatewayConfig = { ...config, servers: config.servers.map((s) => server(s, abs)) };
   if (config.pidFile) out.pidFile = abs(config.pidFile);
+  if (config.stateDir) out.stateDir = abs(config.stateDir);
   if (config.log.file) out.log = { ...config.log, file: abs(config.log.file) };
   return out;
 }

@@ -108,12 +108,37 @@ export const SiteTls = shape(z
   }), 'a mapping with cert and key, e.g. {cert: app.crt, key: app.key}')
   .describe('Per-site certificate chosen by SNI.');
 
+/** An http(s) URL with a host, no user info or fragment. */
+export function isCrlUrl(text: string): boolean {
+  if (!/^https?:\/\//i.test(text)) return false;
+  try {
+    const u = new URL(text);
+    return u.hostname !== '' && u.username === '' && u.password === '' && u.hash === '';
+  } catch {
+    return false;
+  }
+}
+
+const CrlUrl = shape(z.string().refine(isCrlUrl, 'an http:// or https:// URL without user info or fragment'), 'an http(s) URL, e.g. http://pki.example.com/crl-bundle.pem');
+
+/** One `clientAuth.crl` entry: a file path, an http(s) URL, or a URL with a fallback file for a replica's first start. */
+const CrlEntry = z.union([
+  z.string().min(1),
+  shape(z.strictObject({
+    url: CrlUrl.describe('The CRL URL (PEM or DER; `certgate ca serve` publishes crl-bundle.pem).'),
+    fallback: FilePath('a CRL file').optional()
+      .describe('CRL file used only when the URL cannot be fetched at start and stateDir holds no cached copy (a brand-new replica).'),
+  }), 'a mapping {url: http://..., fallback: crl.pem}'),
+]);
+
 export const ClientAuth = shape(z
   .strictObject({
     ca: FilePath('a PEM file of CA certificates').describe('PEM bundle of trusted CAs (roots and intermediates) for client certificates.'),
-    crl: StringOrList('a CRL file or a list of CRL files', '[root.crl, inter.crl]')
+    crl: shape(z.union([CrlEntry, z.array(CrlEntry).min(1)]), 'a CRL file or URL, or a list of them, e.g. [root.crl, "http://pki.example.com/crl-bundle.pem"]')
       .optional()
-      .describe('CRL file(s), PEM or DER. With CRLs set, every CA in `ca` needs one.'),
+      .describe('CRL file(s), PEM or DER, and/or http(s):// URLs fetched and kept current (see docs/gateway.md). With CRLs set, every CA in `ca` needs one.'),
+    crlRefresh: Duration.default('30s')
+      .describe('CRL URLs: how often to re-fetch (conditional GET) from a server that does not long-poll, and the longest back-off after failures.'),
     mode: z
       .enum(['require', 'verify', 'off'])
       .default('verify')
@@ -410,6 +435,13 @@ export const Server = shape(z
       .optional()
       .describe('Shorthand for one site with hosts ["*"].'),
     tcp: TcpMode.optional(),
+    proxyProtocol: shape(z.strictObject({
+      from: shape(z.array(z.string().refine(isIpOrCidr, 'an IP address or CIDR block, e.g. 10.0.0.5 or 10.0.0.0/24')).min(1), 'a list of load-balancer addresses, e.g. [10.0.0.5, 10.0.1.0/24]')
+        .describe('Load-balancer addresses (IP or CIDR). A connection from one of them must begin with a PROXY header; a connection from any other address that sends one is refused.'),
+      timeout: Duration.default('5s').describe('How long a connection from a load balancer may take to send its PROXY header.'),
+    }), 'a mapping such as {from: [10.0.0.5/32]}')
+      .optional()
+      .describe('Accept the PROXY protocol (v1 text, v2 binary) from load balancers: the client address in the header is used for sourceIp rules, logs, X-Forwarded-For and per-address limits. Absent: no PROXY header is accepted.'),
     trustIdentityHeadersFrom: shape(z.array(Rule).min(1), 'a list of rules naming the gateway in front, e.g. [{cn: edge-gateway}]')
       .optional()
       .describe('Chained gateways: when the verified client certificate of the connection matches one of these rules (the gateway in front), the X-Client-* headers it sends are taken as the original client\'s identity for allow/deny and passed on; from any other peer they are stripped. Each rule needs a certificate key (sourceIp can only narrow).'),
@@ -441,6 +473,9 @@ export const Config = z
     metrics: Metrics.optional(),
     expiryWarning: LongDuration.default('30d')
       .describe('Certificates in use that expire within this are logged as warnings (cert.expiring) at start and once a day, and reported by certgate check.'),
+    stateDir: FilePath('a writable directory, e.g. /var/lib/certgate')
+      .optional()
+      .describe('Writable directory for state the gateway keeps across restarts: the last good copy of each CRL URL. Absent: $STATE_DIRECTORY (systemd StateDirectory=), else $XDG_STATE_HOME/certgate, else ~/.local/state/certgate.'),
     workers: shape(z.union([z.literal('auto'), z.number().int().min(1).max(256)]), '"auto" or a whole number from 1 to 256')
       .default('auto')
       .describe('Gateway processes: "auto" = one per CPU this process may use; 1 = a single process. Each worker binds every listener itself (SO_REUSEPORT) and the kernel spreads connections; limits (connections, upstream pools) apply per worker. A listener on port 0 (tests) means one process. Taken at start; a reload does not change it.'),
@@ -462,6 +497,7 @@ export type SiteConfig = z.output<typeof Site>;
 export type RouteConfig = z.output<typeof Route>;
 export type RuleConfig = z.output<typeof Rule>;
 export type ClientAuthConfig = z.output<typeof ClientAuth>;
+export type CrlEntryConfig = z.output<typeof CrlEntry>;
 export type UpstreamConfig = z.output<typeof Upstream>;
 export type TcpModeConfig = z.output<typeof TcpMode>;
 export type TcpUpstreamConfig = z.output<typeof TcpUpstream>;

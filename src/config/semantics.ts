@@ -6,6 +6,7 @@ import type { ConfigPath, SourceMap } from './positions.ts';
 import type { ConfigProblem } from './problems.ts';
 import type { SourcePosition } from '../core/errors.ts';
 import { pathText } from './issues.ts';
+import { isCrlUrl } from './schema.ts';
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
@@ -68,6 +69,7 @@ function checkServer(server: ServerConfig, base: ConfigPath, src: SourceMap, add
   const p = (...rest: PropertyKey[]) => [...base, ...rest];
   const name = pathText(base);
   const { host } = splitListen(server.listen);
+  checkCrlEntries(server, base, src, add);
   if (server.tcp) {
     checkTcp(server, base, src, add);
     return;
@@ -205,6 +207,19 @@ function checkTcp(server: ServerConfig, base: ConfigPath, src: SourceMap, add: A
       add(`${name}.tcp.allow[${i}]: a rule of sourceIp alone admits without a certificate, which TCP mode never does`, valuePosition(src, [...base, 'tcp', 'allow', i]),
         'add a certificate key to the rule, e.g. {cn: app-server, sourceIp: 10.0.0.0/8}');
     }
+  });
+}
+
+/** A clientAuth.crl string that names a scheme must be an http(s) URL (a file path never starts with "scheme://"). */
+function checkCrlEntries(server: ServerConfig, base: ConfigPath, src: SourceMap, add: Add): void {
+  const crl = server.clientAuth?.crl;
+  if (crl === undefined) return;
+  const list = Array.isArray(crl) ? crl : [crl];
+  list.forEach((entry, j) => {
+    if (typeof entry !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || isCrlUrl(entry)) return;
+    const path = Array.isArray(crl) ? [...base, 'clientAuth', 'crl', j] : [...base, 'clientAuth', 'crl'];
+    add(`${pathText(path)}: "${entry}" is neither a file path nor an http(s) URL certgate can fetch`, valuePosition(src, path),
+      'give a file path, or an http:// or https:// URL without user info or fragment');
   });
 }
 

@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   CG_GATEWAY_LISTEN: 'The gateway could not listen on an address (in use, not permitted).',
   CG_GATEWAY_RELOAD: 'A configuration reload was refused; the gateway keeps its previous config.',
   CG_GATEWAY_UPSTREAM: 'An upstream URL or its TLS settings are unusable.',
+  CG_CRL_UNAVAILABLE: 'A clientAuth.crl URL could not be fetched (or its CRL was refused) and there is no cached copy in stateDir and no fallback file.',
+  CG_CRL_STATE: 'The gateway state directory (stateDir) for cached CRLs cannot be created or written.',
   CG_PIDFILE_IN_USE: 'The pidFile names a certgate process that is still running: another gateway uses this config.',
   CG_PIDFILE_WRITE: 'The pidFile could not be written (its directory is missing or not writable).',
   CG_RELOAD_NO_PROCESS: 'certgate reload found no running gateway to signal: no pidFile or --pid, a missing or stale pid file, or a process that is not certgate.',

@@ -1,5 +1,6 @@
 // `certgate explain`: the gateway's decision for one URL, certificate and client address, worked out without traffic
 // by the server's own decision function (request-handler.ts `decide`) on an imagined connection.
+import type { CrlData } from './tls/trust.ts';
 import { upstreamPath, pathMappingOf } from './upstream/upstream-path.ts';
 import { X509Certificate } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
@@ -23,6 +24,8 @@ export interface ExplainInput {
   cert: { file: string; certs: X509Certificate[] } | null;
   /** Client address (default 127.0.0.1). */
   sourceIp?: string;
+  /** Copies of the config's CRL URLs (explain is offline: the gateway's cache in stateDir, crl-fetch.ts's cachedCrlData). */
+  crlData?: CrlData;
   now?: Date;
 }
 
@@ -158,7 +161,7 @@ export function explainRequest(input: ExplainInput): Explanation {
   }
 
   // the certificate: what the handshake's own verification (OpenSSL) would say of it...
-  const trust = mode === 'off' ? null : loadClientTrust(server);
+  const trust = mode === 'off' ? null : loadClientTrust(server, input.crlData);
   const policy = clientAuthPolicy(server, trust);
   let leaf: X509Certificate | null = null;
   let opensslReason: ReasonCode | null = null;

@@ -14,12 +14,22 @@ import type { Listener, PreparedSwap } from './listener/server.ts';
 import type { ListenOptions } from './listener/acceptor.ts';
 import { ExpiryWatch, trustProblems } from './expiry.ts';
 import { OcspStapler } from './tls/ocsp-stapling.ts';
+import type { CrlFetcher } from './tls/crl-fetch.ts';
+import { crlSources } from './tls/trust.ts';
+import type { CrlData } from './tls/trust.ts';
 
 export interface GatewayDeps {
   logger: Logger;
   /** Where access lines go (`log.file`); default: `logger`. Its level follows `log.level` on reload. */
   accessLogger?: Logger;
   metrics: GatewayMetrics;
+  /**
+   * The CRL URLs of the config (crl-fetch.ts), prepared by the caller before start (and before a reload). The gateway
+   * starts its polling, reloads trust when it accepts a new CRL, and closes it on stop.
+   */
+  crls?: CrlFetcher;
+  /** Without `crls`: where the copies of CRL URLs come from (a worker: the stateDir cache its primary writes). */
+  crlData?: CrlData;
   /** How listeners bind; workers pass `{reusePort: true, exclusive: true}`. */
   listenOptions?: ListenOptions;
   /**
@@ -52,8 +62,11 @@ export interface Gateway {
   reload(next: GatewayConfig): Promise<void>;
   /** The first half of `reload`: throws (changing nothing) or returns a reload that can no longer fail. */
   prepareReload(next: GatewayConfig): Promise<PreparedReload>;
-  /** Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail. */
-  reloadTrust(): void;
+  /**
+   * Re-reads every CA bundle and CRL (a new trust generation); keeps the old trust of a listener whose files fail.
+   * With `url`: only the listeners naming that CRL URL (a new CRL was fetched). Open connections are re-checked.
+   */
+  reloadTrust(url?: string): void;
   /** Stops accepting, drains in-flight requests for at most `timeoutMs`, closes pools and the metrics server. */
   stop(timeoutMs: number): Promise<void>;
   /** Every CRL file in force (for the file watcher). */
@@ -92,15 +105,15 @@ export function materialFilesOf(config: GatewayConfig): string[] {
 export function crlFilesOf(config: GatewayConfig): string[] {
   const files = new Set<string>();
   for (const s of config.servers) {
-    const crl = s.clientAuth?.crl;
-    for (const f of crl === undefined ? [] : Array.isArray(crl) ? crl : [crl]) files.add(f);
+    for (const src of crlSources(s.clientAuth?.crl)) if (src.kind === 'file') files.add(src.file);
     if (s.clientAuth) files.add(s.clientAuth.ca);
   }
   return [...files];
 }
 
 export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): Gateway {
-  const { logger, metrics } = deps;
+  const { logger, metrics, crls } = deps;
+  const crlData = crls?.data ?? deps.crlData;
   const pools = new UpstreamPools(metrics);
   let config = initialConfig;
   let listeners = new Map<string, Listener>();
@@ -114,7 +127,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
   // Listeners are keyed by their listen string; a repeated one (two ":0" test listeners) gets its position added.
   const compileAll = (cfg: GatewayConfig): Map<string, ListenerRuntime> => {
     const out = new Map<string, ListenerRuntime>();
-    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools)));
+    cfg.servers.forEach((server, i) => out.set(out.has(server.listen) ? `${server.listen}#${i}` : server.listen, compileListener(server, pools, crlData)));
     return out;
   };
 
@@ -237,6 +250,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       void l.drain(10_000);
     }
     void pools.retain(poolsInUse());
+    crls?.retain(next);
     if (metricsMoved) {
       const old = metricsServer;
       metricsServer = nextMetrics;
@@ -273,6 +287,10 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       }
       reportTrust();
       syncStaples();
+      if (crls) {
+        crls.onChange = (url) => self.reloadTrust(url);
+        crls.start();
+      }
       serving = true;
       return [...bound.values()];
     },
@@ -326,17 +344,19 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       };
     },
 
-    reloadTrust() {
+    reloadTrust(url) {
       for (const l of listeners.values()) {
         const rt = l.runtime;
         if (!rt.trust) continue;
+        // a fetched CRL changes only the listeners that name its URL
+        if (url !== undefined && !crlSources(rt.config.clientAuth?.crl).some((s) => s.kind === 'url' && s.url === url)) continue;
         try {
-          const trust = loadClientTrust(rt.config as ServerConfig);
+          const trust = loadClientTrust(rt.config as ServerConfig, crlData);
           if (trust === null) continue;
           l.rotateTicketKeys(ticketKeys());
           // every open connection's work (requests, WebSockets) is re-checked under the new trust
           l.setTrust(trust);
-          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation }, 'CA and CRL files re-read');
+          logger.info({ event: 'trust.reloaded', listen: rt.listen, generation: trust.generation, url }, url ? `new CRL from ${url} in force` : 'CA and CRL files re-read');
         } catch (err) {
           logger.error({ event: 'trust.reload_failed', listen: rt.listen, err }, 'CA/CRL files could not be re-read; the previous ones stay in force');
         }
@@ -350,6 +370,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       clearTimeout(staleTimer);
       expiry.close();
       stapler.close();
+      crls?.close();
       logger.info({ event: 'gateway.draining', timeout_ms: timeoutMs }, 'stopping: draining connections');
       await Promise.all([...listeners.values()].map((l) => l.drain(timeoutMs)));
       await pools.closeAll(Math.min(timeoutMs, 2_000));

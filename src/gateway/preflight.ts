@@ -9,8 +9,8 @@ import type { ErrorCode } from '../core/errors.ts';
 import { splitCertificates } from '../core/pem.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { ClientAuthConfig, GatewayConfig, RouteConfig, ServerConfig, UpstreamTlsConfig } from '../config/schema.ts';
-import { loadTrust } from './tls/trust.ts';
-import type { Trust } from './tls/trust.ts';
+import { crlSources, loadTrust } from './tls/trust.ts';
+import type { CrlData, Trust } from './tls/trust.ts';
 import { ocspTarget } from './tls/ocsp-response.ts';
 
 /** One thing `check` (and `serve` at start-up and reload) reports. Errors stop `serve`; warnings do not. */
@@ -170,24 +170,26 @@ function checkServing(f: Findings, pair: { cert: string; key: string; ocspStapli
   }
 }
 
-function checkClientAuth(f: Findings, ca: ClientAuthConfig, where: string, now: Date): void {
+function checkClientAuth(f: Findings, ca: ClientAuthConfig, where: string, now: Date, crlData: CrlData | undefined): void {
   const what = `client CA bundle of ${where}`;
   const certs = readCertificates(f, ca.ca, what);
   for (const cert of certs ?? []) {
     if (!cert.ca) f.add('error', ca.ca, `${what}: ${cnOf(cert)} is not a CA certificate; clientAuth.ca holds the CAs that issue client certificates, not the client certificates themselves`);
     else checkValidity(f, ca.ca, what, cert, now);
   }
-  const crls = Array.isArray(ca.crl) ? ca.crl : ca.crl ? [ca.crl] : [];
-  const readable = crls.map((crl) => readText(f, crl, `CRL of ${where}`) !== undefined);
-  if (!certs || readable.includes(false)) return; // already reported; trust.ts would only repeat it
-  checkCrls(f, ca, crls, where, now);
+  const sources = crlSources(ca.crl);
+  const readable = sources.map((src) => src.kind === 'file' && readText(f, src.file, `CRL of ${where}`) !== undefined);
+  if (!certs || sources.some((src, i) => src.kind === 'file' && !readable[i])) return; // already reported; trust.ts would only repeat it
+  // a URL without a copy is reported by crl-fetch.ts's prepare (serve, check); nothing to check it against here
+  if (sources.some((src) => src.kind === 'url' && crlData?.(src.url) === undefined)) return;
+  checkCrls(f, ca, sources.map((src) => (src.kind === 'file' ? src.file : src.url)), where, now, crlData);
 }
 
 /** CRLs through trust.ts, as `serve` loads them: signatures, coverage of every CA, freshness. */
-function checkCrls(f: Findings, ca: ClientAuthConfig, crls: string[], where: string, now: Date): void {
+function checkCrls(f: Findings, ca: ClientAuthConfig, crls: string[], where: string, now: Date, crlData: CrlData | undefined): void {
   let trust: Trust;
   try {
-    trust = loadTrust(ca);
+    trust = loadTrust(ca, crlData);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // trust.ts names the file in its message; point the finding at it too
@@ -202,9 +204,10 @@ function checkCrls(f: Findings, ca: ClientAuthConfig, crls: string[], where: str
   const meanwhile = mode === 'refuse'
     ? 'with staleCrl: refuse, every client under that CA is refused until a fresh CRL is in place'
     : 'its revocations stay enforced meanwhile (staleCrl: enforce)';
+  // a warning, not an error: the gateway starts and applies staleCrl, as it does when a CRL goes stale while serving
   for (const line of trust.staleAt(now)) {
     const file = crls.find((c) => line.includes(c));
-    f.add('error', file, `clientAuth of ${where}: ${line}; publish a fresh CRL and put it in place (${meanwhile})`);
+    f.add('warn', file, `clientAuth of ${where}: ${line}; publish a fresh CRL and put it in place (${meanwhile})`);
   }
 }
 
@@ -237,7 +240,7 @@ function checkUpstreamTls(f: Findings, tls: UpstreamTlsConfig, what: string, now
 /** A rule made only of sourceIp admits without a certificate; anything else needs one. */
 const needsCertificate = (route: RouteConfig) => !route.public && !(route.allow?.length && route.allow.every((r) => Object.keys(r).every((k) => k === 'sourceIp')));
 
-function checkServer(f: Findings, server: ServerConfig, index: number, now: Date): void {
+function checkServer(f: Findings, server: ServerConfig, index: number, now: Date, crlData: CrlData | undefined): void {
   const where = `servers[${index}] (${server.listen})`;
   const sites = server.sites ?? [];
   if (server.tls) {
@@ -247,7 +250,7 @@ function checkServer(f: Findings, server: ServerConfig, index: number, now: Date
   sites.forEach((site) => {
     if (site.tls) checkServing(f, site.tls, `certificate of ${where} site ${site.hosts.join(', ')}`, site.hosts, now);
   });
-  if (server.clientAuth) checkClientAuth(f, server.clientAuth, where, now);
+  if (server.clientAuth) checkClientAuth(f, server.clientAuth, where, now, crlData);
   if (server.errorPage) readText(f, server.errorPage, `error page of ${where}`);
   if (server.tcp) {
     // normalized: upstream is {address, tls?}; the string form is read too for configs built in code
@@ -272,10 +275,11 @@ function checkServer(f: Findings, server: ServerConfig, index: number, now: Date
 
 /**
  * Checks every file the (loaded, normalized) config names, as `certgate check` shows and `serve` enforces at start-up
- * and on reload. Reads files; never throws for a problem it can describe.
+ * and on reload. Reads files; never throws for a problem it can describe. CRL URLs are checked with the copies
+ * `crlData` holds (crl-fetch.ts); without one, only their files are.
  */
-export function preflight(config: GatewayConfig, now: Date = new Date()): Finding[] {
+export function preflight(config: GatewayConfig, now: Date = new Date(), crlData?: CrlData): Finding[] {
   const f = new Findings(parseDuration(config.expiryWarning ?? '') ?? EXPIRY_WARNING_DAYS * DAY);
-  config.servers.forEach((server, i) => checkServer(f, server, i, now));
+  config.servers.forEach((server, i) => checkServer(f, server, i, now, crlData));
   return f.list;
 }

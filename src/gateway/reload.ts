@@ -17,6 +17,8 @@ export interface ReloadOptions {
   metrics: GatewayMetrics;
   /** Reads and validates the config file (src/config/load.ts's loadConfigFile). */
   load: (path: string) => GatewayConfig;
+  /** Gets a copy of every CRL URL the config names (crl-fetch.ts's prepare); returns a problem line per URL without one. */
+  prepare?: (config: GatewayConfig) => Promise<string[]>;
   /** Checks the files the config names (src/gateway/preflight.ts's preflight). */
   preflight: (config: GatewayConfig) => Finding[];
   /** Stat-poll interval for the config, CA and CRL files; 0 disables watching. Default 1000 ms. */
@@ -66,6 +68,12 @@ export function createReloadController(options: ReloadOptions): ReloadController
       const message = isCertgateError(err) ? err.userLine() : (err as Error).message;
       metrics.reloads.inc({ result: 'refused' });
       logger.error({ event: 'config.reload_refused', why, file: configPath, code: isCertgateError(err) ? err.code : undefined }, `new config refused, the previous one keeps serving: ${message}`);
+      return false;
+    }
+    const crlProblems = options.prepare ? await options.prepare(next) : [];
+    if (crlProblems.length > 0) {
+      metrics.reloads.inc({ result: 'refused' });
+      logger.error({ event: 'config.reload_refused', why, file: configPath, findings: crlProblems }, `new config refused, the previous one keeps serving: ${crlProblems[0]}`);
       return false;
     }
     const errors = logFindings(logger, options.preflight(next), 'config.reload_warning');

@@ -8,7 +8,8 @@ import type { RouteConfig, ServerConfig, SiteConfig } from '../config/schema.ts'
 import { compileServer } from './policy/route-match.ts';
 import type { CompiledServer } from './policy/route-match.ts';
 import { loadTrust } from './tls/trust.ts';
-import type { Trust } from './tls/trust.ts';
+import type { CrlData, Trust } from './tls/trust.ts';
+import { CidrSet, parseCidr } from './policy/cidr.ts';
 import { buildSecurityHeaders } from './http/security-headers.ts';
 import type { SecurityHeaderSet } from './http/security-headers.ts';
 import { createErrorPages } from './http/error-page.ts';
@@ -73,6 +74,8 @@ export interface ListenerRuntime {
   /** null when no client certificate is requested (no clientAuth, mode off, or a plain listener). */
   clientAuth: ClientAuthPolicy | null;
   /** `trustIdentityHeadersFrom`: the peers whose X-Client-* headers are taken as the client's identity; null: none. */
+  /** proxyProtocol: the load balancers that must send a PROXY header, and how long they may take; null when off. */
+  proxyFrom: { from: CidrSet; timeoutMs: number } | null;
   identityHops: CompiledRule[] | null;
   /** Mutable: replaced when CRLs are re-read (a new object = a new generation for the per-connection caches). */
   trust: Trust | null;
@@ -114,10 +117,10 @@ export function sitesOf(server: ServerConfig): SiteConfig[] {
   return server.routes && server.routes.length > 0 ? [{ hosts: ['*'], routes: server.routes }] : [];
 }
 
-export function loadClientTrust(server: ServerConfig): Trust | null {
+export function loadClientTrust(server: ServerConfig, crlData?: CrlData): Trust | null {
   const ca = server.clientAuth;
   if (!ca || ca.mode === 'off' || !server.tls) return null;
-  return loadTrust(ca);
+  return loadTrust(ca, crlData);
 }
 
 /** How the listener treats client certificates; null when it never asks for one. */
@@ -134,11 +137,11 @@ export function compileIdentityHops(config: ServerConfig, where: string): Compil
 }
 
 /** Compiles one listener. Throws ConfigError on unreadable files or inconsistent TLS material. */
-export function compileListener(input: ServerConfig, pools: UpstreamPools): ListenerRuntime {
+export function compileListener(input: ServerConfig, pools: UpstreamPools, crlData?: CrlData): ListenerRuntime {
   const config: ServerConfig = { ...input, sites: sitesOf(input), routes: undefined };
   const { host, port } = splitListen(config.listen);
   const tls = config.tls !== undefined;
-  const trust = loadClientTrust(config);
+  const trust = loadClientTrust(config, crlData);
   const clientAuth = clientAuthPolicy(config, trust);
   const tlsMaterial = tls ? buildTlsMaterial(config, trust ? trust.caPems.join('') : undefined, clientAuth?.mode ?? 'off') : null;
   let template: string | undefined;
@@ -173,6 +176,9 @@ export function compileListener(input: ServerConfig, pools: UpstreamPools): List
     compiled: compileServer(config),
     clientAuth,
     identityHops: compileIdentityHops(config, config.listen),
+    proxyFrom: config.proxyProtocol
+      ? { from: new CidrSet(config.proxyProtocol.from.map((c) => parseCidr(c)!)), timeoutMs: ms(config.proxyProtocol.timeout, 'proxyProtocol.timeout') }
+      : null,
     trust,
     tlsMaterial,
     security: buildSecurityHeaders(config.securityHeaders, tls),

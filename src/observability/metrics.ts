@@ -131,6 +131,18 @@ export interface GatewayMetrics {
   /** The trust generation in force (bumps whenever CRLs are re-read). */
   trustGeneration: Gauge;
   reloads: Counter<'result'>;
+  /** Per CRL URL (clientAuth.crl: http(s)://): Unix time of the last successful fetch (200 accepted or 304). */
+  crlFetchSuccess: Gauge<'url'>;
+  /** Per CRL URL: Unix time of the last failed fetch or refused CRL. */
+  crlFetchFailure: Gauge<'url'>;
+  /** Per CRL URL: failed fetches and refused CRLs, by reason. */
+  crlFetchFailures: Counter<'url' | 'reason'>;
+  /** Per CRL URL: the highest CRL number in force. */
+  crlNumber: Gauge<'url'>;
+  /** Per CRL URL: thisUpdate of the newest CRL in force (Unix time); age = now - this. */
+  crlThisUpdate: Gauge<'url'>;
+  /** Connections refused by the PROXY protocol check, by reason. */
+  proxyRefused: Counter<'reason'>;
   connections: LabelGauge<'protocol'>;
   websockets: Gauge;
   /** Times a resource limit was reached, by limit name (connections, handshake_timeout, upstream_queue_full, ...). */
@@ -251,6 +263,42 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
       name: 'certgate_config_reloads_total',
       help: 'Configuration reloads, by result (ok, refused).',
       labelNames: ['result'] as const,
+      registers,
+    }),
+    crlFetchSuccess: new Gauge({
+      name: 'certgate_crl_fetch_last_success_seconds',
+      help: 'CRL URLs: Unix time of the last successful fetch (a CRL accepted, or 304 Not Modified).',
+      labelNames: ['url'] as const,
+      registers,
+    }),
+    crlFetchFailure: new Gauge({
+      name: 'certgate_crl_fetch_last_failure_seconds',
+      help: 'CRL URLs: Unix time of the last failed fetch or refused CRL.',
+      labelNames: ['url'] as const,
+      registers,
+    }),
+    crlFetchFailures: new Counter({
+      name: 'certgate_crl_fetch_failures_total',
+      help: 'CRL URLs: failed fetches and refused CRLs, by reason (unreachable, timeout, http_<status>, bad_signature, number_backwards, ...).',
+      labelNames: ['url', 'reason'] as const,
+      registers,
+    }),
+    crlNumber: new Gauge({
+      name: 'certgate_crl_number',
+      help: 'CRL URLs: the highest CRL number of the CRL in force.',
+      labelNames: ['url'] as const,
+      registers,
+    }),
+    crlThisUpdate: new Gauge({
+      name: 'certgate_crl_this_update_seconds',
+      help: 'CRL URLs: thisUpdate of the newest CRL in force (Unix time); its age is time() minus this.',
+      labelNames: ['url'] as const,
+      registers,
+    }),
+    proxyRefused: new Counter({
+      name: 'certgate_proxy_protocol_refused_total',
+      help: 'Connections refused by proxyProtocol: header missing from a load balancer, invalid, too slow, or sent by another address.',
+      labelNames: ['reason'] as const,
       registers,
     }),
     connections: registered(new LabelGauge('certgate_open_connections', 'Client connections currently open, by protocol (h1, h2, plain).', 'protocol')),

@@ -295,7 +295,7 @@ const CASES: Case[] = [
     yaml: '- listen: 127.0.0.1:8443\n',
     code: 'CG_CONFIG_INVALID',
     at: '1:1',
-    message: /top level: expected a mapping with the keys servers, log, metrics, expiryWarning, pidFile, got a list/,
+    message: /top level: expected a mapping with the keys servers, log, metrics, expiryWarning, stateDir, workers, pidFile, got a list/,
   },
   {
     name: 'servers left empty',

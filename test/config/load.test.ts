@@ -47,7 +47,7 @@ test('routes shorthand becomes one site with hosts ["*"]; crl a list; paths abso
   const s = config.servers[0];
   assert.deepEqual(s.tls, { cert: '/etc/certgate/tls/server.crt', key: '/abs/server.key', minVersion: 'TLSv1.2', ocspStapling: 'auto' });
   assert.equal(s.errorPage, '/etc/pages/error.html');
-  assert.deepEqual(s.clientAuth, { ca: '/etc/certgate/ca.pem', crl: ['/etc/certgate/root.crl'], mode: 'verify', verifyDepth: 2, staleCrl: 'enforce' });
+  assert.deepEqual(s.clientAuth, { ca: '/etc/certgate/ca.pem', crl: ['/etc/certgate/root.crl'], crlRefresh: '30s', mode: 'verify', verifyDepth: 2, staleCrl: 'enforce' });
   assert.equal(s.sites!.length, 1);
   assert.deepEqual(s.sites![0].hosts, ['*']);
   const up = s.sites![0].routes[0].upstream;
@@ -102,6 +102,43 @@ test('loadConfigFile: a missing file and a directory are user errors naming the 
   const file = join(dir, 'certgate.yaml');
   writeFileSync(file, 'servers:\n  - listen: 127.0.0.1:8443\n    tsl: {}\n');
   assert.throws(() => loadConfigFile(file), (err) => isCertgateError(err) && err.userLine().startsWith(`${file}:3:5: unknown key "tsl"`));
+});
+
+test('clientAuth.crl: URLs stay URLs, files and fallbacks become absolute; proxyProtocol and stateDir load', () => {
+  const config = parseConfigText(`
+servers:
+  - listen: 127.0.0.1:8443
+    tls: {cert: server.crt, key: server.key}
+    clientAuth:
+      ca: ca.pem
+      crl: [root.crl, "http://pki.example.com/issuing/crl-bundle.pem", {url: "https://pki.example.com/b/crl.pem", fallback: b.crl}]
+      crlRefresh: 10s
+    proxyProtocol: {from: [10.0.0.5, 10.0.1.0/24]}
+    routes: [{path: /, upstream: "http://127.0.0.1:3000"}]
+stateDir: state
+`, 'certgate.yaml', '/etc/certgate');
+  const s = config.servers[0];
+  assert.deepEqual(s.clientAuth!.crl, [
+    '/etc/certgate/root.crl', 'http://pki.example.com/issuing/crl-bundle.pem', { url: 'https://pki.example.com/b/crl.pem', fallback: '/etc/certgate/b.crl' },
+  ]);
+  assert.equal(s.clientAuth!.crlRefresh, '10s');
+  assert.deepEqual(s.proxyProtocol, { from: ['10.0.0.5', '10.0.1.0/24'], timeout: '5s' });
+  assert.equal(config.stateDir, '/etc/certgate/state');
+});
+
+test('clientAuth.crl and proxyProtocol: a URL certgate cannot fetch and a bad CIDR are config errors', () => {
+  const bad = (crl: string, proxy = '') => () => parseConfigText(`
+servers:
+  - listen: 127.0.0.1:8443
+    tls: {cert: server.crt, key: server.key}
+    clientAuth: {ca: ca.pem, crl: ${crl}}
+${proxy}    routes: [{path: /, upstream: "http://127.0.0.1:3000"}]
+`, 'certgate.yaml', '/etc/certgate');
+  assert.throws(bad('"ftp://pki.example.com/crl.pem"'), /neither a file path nor an http\(s\) URL/);
+  assert.throws(bad('[{url: "http://user:pw@pki.example.com/crl.pem"}]'), /without user info/);
+  assert.throws(bad('[{url: "http://pki/crl.pem", fallback: a.crl, extra: 1}]'), /extra/);
+  assert.throws(bad('root.crl', '    proxyProtocol: {from: [10.0.0.300]}\n'), /IP address or CIDR/);
+  assert.doesNotThrow(bad('"http://pki.example.com/crl.pem"', '    proxyProtocol: {from: ["::1"]}\n'));
 });
 
 test('tcp: both upstream spellings normalize to {address, tls} with absolute paths; plain stays {address}', () => {

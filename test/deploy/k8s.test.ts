@@ -70,7 +70,7 @@ test('manifests: kinds, replicas, probes on the metrics port of the ConfigMap co
 
   // every file the config names is a key of the Secret, mounted read-only
   const [secret] = byKind('Secret');
-  const files = config.servers.flatMap((s) => [s.tls!.cert, s.tls!.key, s.clientAuth!.ca, ...[s.clientAuth!.crl ?? []].flat()]);
+  const files = config.servers.flatMap((s) => [s.tls!.cert, s.tls!.key, s.clientAuth!.ca, ...[s.clientAuth!.crl ?? []].flat().filter((e): e is string => typeof e === 'string')]);
   for (const f of files) {
     const m = mountOf(f);
     assert.ok(m?.readOnly, `${f} is on a read-only mount`);

@@ -6,6 +6,8 @@ import { loadConfigFile, resolveConfigPath } from '../../config/load.ts';
 import { ConfigProblemsError, formatProblem } from '../../config/problems.ts';
 import type { GatewayConfig, RuleConfig, ServerConfig } from '../../config/schema.ts';
 import { preflight } from '../../gateway/preflight.ts';
+import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
+import { createLogger } from '../../observability/logger.ts';
 import type { Finding } from '../../gateway/preflight.ts';
 import { UserError } from '../../core/errors.ts';
 import type { ErrorCode } from '../../core/errors.ts';
@@ -92,7 +94,7 @@ Exit codes:
   0  no errors (warnings may be printed)
   1  the config or a file it names has an error, or the config cannot be read`,
     )
-    .action((opts: CheckOptions) => {
+    .action(async (opts: CheckOptions) => {
       const path = resolveConfigPath(opts.config, ctx.env, ctx.cwd);
       const name = show(path);
       const findings: JsonFinding[] = [];
@@ -113,7 +115,14 @@ Exit codes:
       if (!opts.json) {
         for (const x of tunnels) ctx.out(`tcp ${x.listen}: ${x.direction} direction -> ${x.upstream} (${x.upstreamTls}); ${x.policy}`);
       }
-      const checked: Finding[] = config ? preflight(config) : [];
+      // CRL URLs are fetched as serve would (the cache in stateDir is read, never written, and no polling follows)
+      const checked: Finding[] = [];
+      if (config) {
+        const crls = new CrlFetcher({ stateDir: resolveStateDir(config, ctx.env), logger: createLogger({ level: 'silent', format: 'json' }), writeCache: false });
+        for (const p of await crls.prepare(config)) checked.push({ level: 'error', message: p, code: 'CG_CRL_UNAVAILABLE' });
+        crls.close();
+        checked.push(...preflight(config, new Date(), crls.data));
+      }
       for (const f of checked) {
         const level = f.level === 'error' ? 'error' : 'warning';
         findings.push({ level, file: f.file, message: f.message, code: f.code });

@@ -6,6 +6,7 @@ import type { CliContext } from '../context.ts';
 import { loadConfigFile, resolveConfigPath } from '../../config/load.ts';
 import { UserError } from '../../core/errors.ts';
 import { certificatesFromFile, explainRequest, type Explanation } from '../../gateway/explain.ts';
+import { cachedCrlData, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
 
 interface ExplainOptions {
   config?: string;
@@ -122,7 +123,7 @@ Exit codes:
         }
         cert = { file: opts.cert, certs: certificatesFromFile(data, opts.cert) };
       }
-      const explanation = explainRequest({ config, url: opts.url, cert, sourceIp: opts.sourceIp });
+      const explanation = explainRequest({ config, url: opts.url, cert, sourceIp: opts.sourceIp, crlData: cachedCrlData(resolveStateDir(config, ctx.env)) });
       if (opts.json) ctx.out(JSON.stringify(explanation, null, 2));
       else for (const line of formatExplanation(explanation)) ctx.out(line);
     });

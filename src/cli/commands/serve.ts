@@ -11,6 +11,7 @@ import { openLogFile } from '../../observability/log-file.ts';
 import type { LogFile } from '../../observability/log-file.ts';
 import { createGateway } from '../../gateway/gateway.ts';
 import { preflight } from '../../gateway/preflight.ts';
+import { CrlFetcher, resolveStateDir } from '../../gateway/tls/crl-fetch.ts';
 import { createReloadController, logFindings } from '../../gateway/reload.ts';
 import { PROCESS_TITLE, checkPidFileFree, removePidFile, writePidFile } from '../../core/pid-file.ts';
 import cluster from 'node:cluster';
@@ -68,21 +69,33 @@ Exit codes:
       const drainMs = parseDuration(opts.drainTimeout);
       if (drainMs === undefined) throw new UserError('CG_USAGE', `--drain-timeout "${opts.drainTimeout}" is not a duration`, { hint: 'e.g. 20s or 500ms' });
       const config = loadConfigFile(path, show(path));
-      const findings = preflight(config);
+      const logger = createLogger({ level: config.log.level, format: config.log.format });
+      const metrics = createMetrics();
+      // CRL URLs first: their copies (fetched, cached in stateDir, or the fallback file) are checked like CRL files
+      const crls = new CrlFetcher({ stateDir: resolveStateDir(config, ctx.env), logger, metrics, writeCache: true });
+      const crlProblems = await crls.prepare(config);
+      for (const p of crlProblems) ctx.err(`error: ${p}`);
+      if (crlProblems.length > 0) {
+        crls.close();
+        await flushLogger(logger);
+        throw new UserError('CG_CRL_UNAVAILABLE', `refusing to start: ${crlProblems.length === 1 ? 'a CRL URL has' : `${crlProblems.length} CRL URLs have`} no verified copy (listed above)`, { hint: `certgate check -c ${show(path)}` });
+      }
+      const findings = preflight(config, new Date(), crls.data);
       const errors = findings.filter((f) => f.level === 'error');
       for (const f of findings) ctx.err(`${f.level === 'error' ? 'error' : 'warning'}: ${f.file ? `${show(f.file)}: ` : ''}${f.message}`);
       if (errors.length > 0) {
+        crls.close();
         throw new UserError(errors[0].code ?? 'CG_CONFIG_TLS', `refusing to start: ${errors.length} error${errors.length === 1 ? '' : 's'} in ${show(path)} or the files it names (listed above)`, { hint: `certgate check -c ${show(path)}` });
       }
       process.title = PROCESS_TITLE;
       if (config.pidFile) checkPidFileFree(config.pidFile); // before binding anything: another gateway owns this config
-      const logger = createLogger({ level: config.log.level, format: config.log.format });
       let logFile: LogFile | undefined;
       if (config.log.file) {
         try {
           logFile = openLogFile(config.log.file);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
+          crls.close();
           throw new UserError('CG_FILE_UNWRITABLE', `cannot open log.file ${show(config.log.file)}: ${code ?? (err as Error).message}`,
             { hint: 'create its directory and let the user certgate runs as write there, or change log.file' });
         }
@@ -97,22 +110,31 @@ Exit codes:
         }
       };
       logFindings(logger, findings, 'config.warning');
-      const metrics = createMetrics();
       const plan = planWorkers(config, availableParallelism(), process.platform);
       const gateway = plan.count > 1
         ? createWorkerPool({
           config, count: plan.count, logger, metrics,
           fork: (index) => cluster.fork({ CERTGATE_WORKER: String(index), CERTGATE_REUSEPORT: plan.reusePort ? '1' : '0' }),
         })
-        : createGateway(config, { logger, accessLogger, metrics });
+        : createGateway(config, { logger, accessLogger, metrics, crls });
       logger.info({ event: 'gateway.workers', workers: plan.count, why: plan.why, scheduling: plan.count === 1 ? 'single process' : plan.reusePort ? 'SO_REUSEPORT' : 'node:cluster round-robin' },
         plan.count === 1 ? `one process (${plan.why})` : `${plan.count} workers (${plan.why}), connections spread by ${plan.reusePort ? 'the kernel (SO_REUSEPORT)' : 'the primary (node:cluster)'}`);
-      const reloader = createReloadController({ configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)), preflight, pollMs: opts.watch ? 1000 : 0 });
+      const reloader = createReloadController({
+        configPath: path, gateway, logger, metrics, load: (p) => loadConfigFile(p, show(p)),
+        prepare: (next) => crls.prepare(next), preflight: (next) => preflight(next, new Date(), crls.data), pollMs: opts.watch ? 1000 : 0,
+      });
       try {
         await gateway.start();
       } catch (err) {
+        crls.close();
         await closeLogs();
         throw err;
+      }
+      if (plan.count > 1) {
+        // workers read CRLs by URL from the stateDir cache the primary's fetcher writes; the primary tells them
+        // when one changed (a trust change, as for a CRL file)
+        crls.onChange = (url) => gateway.reloadTrust(url);
+        crls.start();
       }
       reloader.watch();
 
@@ -124,6 +146,7 @@ Exit codes:
         stopping = true;
         logger.info({ event: 'gateway.signal', signal }, `${signal}: draining`);
         reloader.close();
+        crls.close();
         void gateway.stop(drainMs).finally(stopped);
       };
       // the handlers stay until the process exits: a second signal during the drain must not kill it early. They are

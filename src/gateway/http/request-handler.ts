@@ -90,7 +90,7 @@ export function stateOf(rt: ListenerRuntime, conn: ClientConnection | undefined,
   const stream = (req as Http2ServerRequest).stream;
   // an HTTP/2 session's `socket` is a slow proxy: read the TLS socket once, here
   const socket = stream !== undefined ? (stream.session!.socket as TLSSocket) : req.socket;
-  const state = readConnection(socket, rt.clientAuth, rt.trust);
+  const state = readConnection(socket, rt.clientAuth, rt.trust, conn?.ip);
   if (conn) conn.state = state;
   return state;
 }

@@ -55,8 +55,10 @@ export interface ClientConnection {
   readonly raw: Socket;
   /** The socket HTTP is spoken on: the TLS socket once the handshake finished, else `raw`. */
   socket: Socket;
-  /** Client address, IPv4-mapped IPv6 unwrapped. */
+  /** Client address, IPv4-mapped IPv6 unwrapped: the PROXY header's behind a load balancer, else the socket's. */
   readonly ip: string;
+  /** Client port: the PROXY header's behind a load balancer, else the socket's. */
+  readonly clientPort: number | undefined;
   readonly openedAt: number;
   /** False until the TLS handshake finished (plain connections start true). */
   established: boolean;
@@ -131,10 +133,12 @@ export class ConnectionRegistry {
    * Admits an accepted socket or destroys it (over the listener's or the address's connection limit). Admitted
    * sockets that are not established (TLS) within the handshake deadline are destroyed, never ended: `end()` on a
    * socket whose handshake never finished does not complete, and the descriptor would stay in CLOSE-WAIT.
+   * `client`: the client address a PROXY header named (limits, logs and policy use it).
    */
-  admit(raw: Socket, tls: boolean, plainProtocol: 'plain' | 'tcp' = 'plain'): ClientConnection | null {
+  admit(raw: Socket, tls: boolean, plainProtocol: 'plain' | 'tcp' = 'plain', client?: { ip: string; port: number }): ClientConnection | null {
     const limits = this.#o.limits();
-    const ip = unmapIp(raw.remoteAddress);
+    // behind a load balancer (PROXY protocol) the client is the one its header named, not the balancer
+    const ip = client !== undefined ? unmapIp(client.ip) : unmapIp(raw.remoteAddress);
     if (raw.remoteAddress === undefined) {
       raw.destroy();
       return null;
@@ -151,7 +155,7 @@ export class ConnectionRegistry {
       return null;
     }
     const conn: ClientConnection = {
-      id: ++ids, raw, socket: raw, ip, openedAt: Date.now(), established: !tls, protocol: tls ? null : plainProtocol, session: null, handler: null,
+      id: ++ids, raw, socket: raw, ip, clientPort: client?.port ?? raw.remotePort, openedAt: Date.now(), established: !tls, protocol: tls ? null : plainProtocol, session: null, handler: null,
       state: null, active: 0, requests: 0, retiring: false, tunnel: false, work: null, resetWindowStart: 0, resets: 0, deadline: undefined,
     };
     this.#open.add(conn);
@@ -209,6 +213,11 @@ export class ConnectionRegistry {
     conn.session = session;
     this.#byHolder.set(session, conn);
     return conn;
+  }
+
+  /** The connection a TLS socket wraps, also before its handshake finished (by the peer's address and port). */
+  accepted(socket: Socket): ClientConnection | undefined {
+    return this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
   }
 
   /** The connection of a TLS socket, raw socket or HTTP/2 session. */

@@ -24,6 +24,7 @@ import { forwardedVerdict } from '../tls/forwarded-identity.ts';
 import { connectionVerdict, unmapIp } from '../tls/connection-identity.ts';
 import { authorize } from '../policy/policy.ts';
 import { createAcceptor } from './acceptor.ts';
+import { readProxyHeader } from './proxy-accept.ts';
 import { ConnectionRegistry } from './connection-registry.ts';
 import type { ClientConnection } from './connection-registry.ts';
 
@@ -219,7 +220,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     const reason = tlsClientReason(err, socket);
     shared.metrics.handshakeFailures.inc({ reason });
     const routine = err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
-    shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
+    shared.logger[routine ? 'debug' : 'info']({ event: 'tls.handshake_failed', reason, code: err.code, ip: registry.accepted(socket)?.ip ?? unmapIp(socket.remoteAddress), sni: (socket as TLSSocket & { servername?: string }).servername || undefined, listen: handler.rt.listen }, err.message);
   };
 
   /**
@@ -307,6 +308,21 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   let current = makeHandler(initial);
   handlers.add(current);
 
+  /** Admits an accepted socket (client: the address a PROXY header named) and hands it to the handler in force. */
+  const hand = (handler: Handler, raw: Socket, client: { ip: string; port: number } | undefined) => {
+    // a plain TCP-mode (client direction) connection is counted as tcp from the start; TLS ones once established
+    const conn = registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain', client);
+    if (conn === null) return;
+    emitTo(handler, conn, raw);
+  };
+  const emitTo = (handler: Handler, conn: ClientConnection, raw: Socket) => {
+    conn.handler = handler;
+    raw.on('error', () => raw.destroy());
+    // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
+    if (handler.kind === 'tcp') raw.allowHalfOpen = true;
+    handler.server.emit('connection', raw);
+  };
+
   const acceptor = createAcceptor(
     (raw) => {
       if (draining) {
@@ -314,14 +330,33 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         return;
       }
       const handler = current;
-      // a plain TCP-mode (client direction) connection is counted as tcp from the start; TLS ones once established
-      const conn = registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain');
-      if (conn === null) return;
-      conn.handler = handler;
+      const proxy = handler.rt.proxyFrom;
+      if (proxy === null) {
+        hand(handler, raw, undefined);
+        return;
+      }
+      // PROXY protocol: the header comes before the first TLS byte; from a balancer it is required, from others refused
       raw.on('error', () => raw.destroy());
-      // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
-      if (handler.kind === 'tcp') raw.allowHalfOpen = true;
-      handler.server.emit('connection', raw);
+      const fromBalancer = proxy.from.contains(raw.remoteAddress ?? '');
+      // anyone else is admitted first (connection limits, the handshake deadline), then only peeked at
+      const conn = fromBalancer ? null : registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain');
+      if (!fromBalancer && conn === null) return;
+      readProxyHeader(raw, fromBalancer, fromBalancer ? proxy.timeoutMs : handler.rt.handshakeTimeoutMs, (o) => {
+        if (!o.ok) {
+          if (o.reason !== 'closed') {
+            shared.metrics.proxyRefused.inc({ reason: o.reason });
+            shared.logger.info({ event: 'proxy.refused', reason: o.reason, peer: unmapIp(raw.remoteAddress), listen: handler.rt.listen }, `connection refused: ${o.detail}`);
+          }
+          raw.destroy();
+          return;
+        }
+        if (draining && conn === null) {
+          raw.destroy();
+          return;
+        }
+        if (conn !== null) emitTo(handler, conn, raw);
+        else hand(handler, raw, o.ip === undefined ? undefined : { ip: o.ip, port: o.port ?? 0 });
+      });
     },
     (err) => shared.logger.error({ event: 'gateway.server_error', err, listen: current.rt.listen }, 'listener error'),
   );

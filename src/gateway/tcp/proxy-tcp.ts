@@ -45,7 +45,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
   const start = Date.now();
   const tcp = rt.tcp!;
   const server = tcp.direction === 'server';
-  const state = server ? conn?.state ?? readConnection(client as TLSSocket, rt.clientAuth, rt.trust) : null;
+  const state = server ? conn?.state ?? readConnection(client as TLSSocket, rt.clientAuth, rt.trust, conn?.ip) : null;
   if (conn) {
     conn.state = state;
     // a tunnel carries no requests: tunnel idle bounds it, not the keep-alive lifetime
@@ -135,7 +135,7 @@ export function handleTcp(rt: ListenerRuntime, deps: HandlerDeps, conn: ClientCo
     if (tcp.tls) resumed = (upstream as TLSSocket).isSessionReused();
     if (tcp.proxyProtocol) {
       // the client's address and the listener's, before any byte of the client's
-      const header = proxyV2Header({ ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
+      const header = proxyV2Header({ ip: conn?.ip || (client.remoteAddress ?? ''), port: conn?.clientPort ?? client.remotePort ?? 0 }, { ip: client.localAddress ?? '', port: client.localPort ?? 0 });
       upstream.write(header);
     }
     client.on('data', (d: Buffer) => (bytesIn += d.length));

@@ -157,13 +157,14 @@ export function unmapIp(ip: string | undefined): string {
 
 /**
  * Reads the state of the connection behind `socket` (the TLS socket, not an HTTP/2 session's slow proxy of it).
- * `policy` null: no client certificate was requested. The caller keeps the result for the connection's lifetime.
+ * `policy` null: no client certificate was requested. `ip`: the client address when it is not the socket's own
+ * (the registry's, which a PROXY header may have set). The caller keeps the result for the connection's lifetime.
  */
-export function readConnection(socket: TLSSocket | Socket, policy: ClientAuthPolicy | null, trust: RevocationSource | null = null): ConnectionState {
+export function readConnection(socket: TLSSocket | Socket, policy: ClientAuthPolicy | null, trust: RevocationSource | null = null, ip?: string): ConnectionState {
   const tlsSocket = (socket as TLSSocket).encrypted ? (socket as TLSSocket) : null;
   const sni = tlsSocket ? (tlsSocket as TLSSocket & { servername?: string | false }).servername : undefined;
   const state: ConnectionState = {
-    ip: unmapIp(socket.remoteAddress),
+    ip: ip ?? unmapIp(socket.remoteAddress),
     servername: typeof sni === 'string' && sni !== '' ? sni.toLowerCase() : null,
     chain: [],
     tlsReason: 'no_certificate',

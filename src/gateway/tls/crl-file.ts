@@ -2,7 +2,7 @@
 // the gateway does not need at start), and verify a CRL's signature synchronously with node:crypto.
 import { constants, verify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificateList, CRLReason, CRLReasons, id_ce_cRLReasons, id_ce_deltaCRLIndicator } from '@peculiar/asn1-x509';
+import { CertificateList, CRLReason, CRLReasons, id_ce_cRLNumber, id_ce_cRLReasons, id_ce_deltaCRLIndicator } from '@peculiar/asn1-x509';
 import { isPem, pemDecodeAll } from '../../core/pem.ts';
 import { children, encodingOf, oidToString, readTlv, valueOf, TAG, type Tlv } from '../identity/der.ts';
 import { dnKeyFromDer, formatDn, type DnKey } from '../identity/dn.ts';
@@ -17,6 +17,8 @@ export interface ParsedCrl {
   nextUpdate: Date | undefined;
   /** Serial key (hex of the DER INTEGER content, see core serialKey) to reason name ("keyCompromise") or null. */
   revoked: Map<string, string | null>;
+  /** The cRLNumber extension (RFC 5280 5.2.3), when present. */
+  crlNumber: bigint | undefined;
   /** True for a delta CRL (deltaCRLIndicator), which certgate does not support. */
   delta: boolean;
   /** What the signature covers and the signature itself. */
@@ -40,6 +42,21 @@ function revokedSerialKeys(der: Buffer, afterIssuer: Tlv[]): string[] {
     if (!serial || serial.tag !== TAG.INTEGER) throw new Error('not a CRL: an entry has no serial number');
     return serialKey(valueOf(der, serial));
   });
+}
+
+/** The value of a cRLNumber extension: a non-negative DER INTEGER. */
+function crlNumberOf(value: ArrayBuffer | undefined): bigint | undefined {
+  if (value === undefined) return undefined;
+  const der = Buffer.from(value);
+  try {
+    const tlv = readTlv(der, 0);
+    if (tlv.tag !== TAG.INTEGER) return undefined;
+    const bytes = valueOf(der, tlv);
+    if (bytes.length === 0 || (bytes[0] & 0x80) !== 0) return undefined;
+    return BigInt('0x' + bytes.toString('hex'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Parses one DER CRL. Throws (a plain Error with a message) when it is not a CRL. */
@@ -71,6 +88,7 @@ export function parseCrl(der: Buffer, file: string): ParsedCrl {
     thisUpdate: tbs.thisUpdate.getTime(),
     nextUpdate: tbs.nextUpdate?.getTime(),
     revoked,
+    crlNumber: crlNumberOf((tbs.crlExtensions ?? []).find((e) => e.extnID === id_ce_cRLNumber)?.extnValue.buffer),
     delta: (tbs.crlExtensions ?? []).some((e) => e.extnID === id_ce_deltaCRLIndicator),
     tbs: Buffer.from(encodingOf(der, tbsTlv)),
     signatureAlgorithm: Buffer.from(encodingOf(der, algTlv)),

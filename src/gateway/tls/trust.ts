@@ -7,6 +7,7 @@ import { certificateFields, readTlv, valueOf } from '../identity/der.ts';
 import { dnKeyFromDer, formatDn, type DnKey } from '../identity/dn.ts';
 import { formatSerial } from '../identity/identity.ts';
 import { serialKey } from '../../core/serial-number.ts';
+import type { ClientAuthConfig } from '../../config/schema.ts';
 import { crlBlocks, parseCrl, verifyCrlSignature, type ParsedCrl } from './crl-file.ts';
 
 /** What `check` and start-up report about one loaded CRL. */
@@ -228,14 +229,36 @@ export function buildTrust(caPem: string, caFile: string, crlFiles: Array<{ file
   };
 }
 
+/** One CRL source of `clientAuth.crl`: a file, or a URL (with an optional fallback file for a first start). */
+export type CrlSource = { kind: 'file'; file: string } | { kind: 'url'; url: string; fallback: string | undefined };
+
+/** The current accepted body of a CRL URL (crl-fetch.ts), or undefined when there is none yet. */
+export type CrlData = (url: string) => Buffer | undefined;
+
+const URL_START = /^https?:\/\//i;
+
+/** `clientAuth.crl` as a list of sources (a string starting with http:// or https:// is a URL). */
+export function crlSources(crl: ClientAuthConfig['crl']): CrlSource[] {
+  const list = crl === undefined ? [] : Array.isArray(crl) ? crl : [crl];
+  return list.map((e) => (typeof e !== 'string' ? { kind: 'url', url: e.url, fallback: e.fallback }
+    : URL_START.test(e) ? { kind: 'url', url: e, fallback: undefined } : { kind: 'file', file: e }));
+}
+
 /**
  * Loads `clientAuth` material: the CA bundle and every CRL (PEM or DER), each CRL's signature verified against
- * the CA that issued it. Throws ConfigError (CG_CONFIG_FILE unreadable, CG_CONFIG_TLS inconsistent).
+ * the CA that issued it. A CRL URL contributes the body `crlData` holds for it (fetched and verified by crl-fetch.ts).
+ * Throws ConfigError (CG_CONFIG_FILE unreadable, CG_CONFIG_TLS inconsistent, CG_CRL_UNAVAILABLE a URL with no copy).
  * Coverage (`missingCrl`) and staleness (`stale`) are reported, not thrown: start-up and `check` decide.
  */
-export function loadTrust(clientAuth: { ca: string; crl?: string | string[] }): Trust {
+export function loadTrust(clientAuth: { ca: string; crl?: ClientAuthConfig['crl'] }, crlData?: CrlData): Trust {
   const caPem = readConfigFile(clientAuth.ca, 'clientAuth.ca').toString('utf8');
-  const crlPaths = clientAuth.crl === undefined ? [] : Array.isArray(clientAuth.crl) ? clientAuth.crl : [clientAuth.crl];
-  const crlFiles = crlPaths.map((file) => ({ file, data: readConfigFile(file, 'clientAuth.crl') }));
+  const crlFiles = crlSources(clientAuth.crl).map((src) => {
+    if (src.kind === 'file') return { file: src.file, data: readConfigFile(src.file, 'clientAuth.crl') };
+    const data = crlData?.(src.url);
+    if (data === undefined) {
+      throw new ConfigError('CG_CRL_UNAVAILABLE', `CRL URL ${src.url} has not been fetched and no cached or fallback copy is available`);
+    }
+    return { file: src.url, data };
+  });
   return buildTrust(caPem, clientAuth.ca, crlFiles);
 }
