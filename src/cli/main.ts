@@ -6,7 +6,7 @@ import { isCertgateError } from '../core/errors.ts';
 
 async function main(): Promise<number> {
   const ctx = processContext();
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, process.argv.slice(2));
   try {
     await program.parseAsync(process.argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -2,34 +2,51 @@
 import { Command } from 'commander';
 import type { CliContext } from './context.ts';
 import { certgateVersion } from './version.ts';
-import * as caCreate from './commands/ca-create.ts';
-import * as caImport from './commands/ca-import.ts';
-import * as caRekey from './commands/ca-rekey.ts';
-import * as caStatus from './commands/ca-status.ts';
-import * as caSetUrl from './commands/ca-set-url.ts';
-import * as caServe from './commands/ca-serve.ts';
-import * as certIssue from './commands/cert-issue.ts';
-import * as certSign from './commands/cert-sign.ts';
-import * as certRevoke from './commands/cert-revoke.ts';
-import * as certRenew from './commands/cert-renew.ts';
-import * as certList from './commands/cert-list.ts';
-import * as certShow from './commands/cert-show.ts';
-import * as certExport from './commands/cert-export.ts';
-import * as crl from './commands/crl.ts';
-import * as crlAcceptReset from './commands/crl-accept-reset.ts';
-import * as clientConfig from './commands/client-config.ts';
-import * as init from './commands/init.ts';
-import * as demo from './commands/demo.ts';
-import * as serve from './commands/serve.ts';
-import * as reload from './commands/reload.ts';
-import * as check from './commands/check.ts';
-import * as explain from './commands/explain.ts';
-import * as doctor from './commands/doctor.ts';
 
-const COMMANDS = [init, demo, caCreate, caImport, caRekey, caStatus, caSetUrl, caServe, certIssue, certSign, certRevoke, certRenew, certList, certShow,
-  certExport, crl, crlAcceptReset, clientConfig, serve, reload, check, explain, doctor];
+interface CommandModule {
+  register(program: Command, ctx: CliContext): void;
+}
 
-export function buildProgram(ctx: CliContext): Command {
+/**
+ * Every command module, by file name (`<noun>-<verb>` or `<verb>`), loaded on demand: `certgate serve` loads the
+ * gateway and not the CA's certificate and PKCS#12 machinery, which keeps a gateway process smaller.
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<CommandModule>]> = [
+  ['init', () => import('./commands/init.ts')],
+  ['demo', () => import('./commands/demo.ts')],
+  ['ca-create', () => import('./commands/ca-create.ts')],
+  ['ca-import', () => import('./commands/ca-import.ts')],
+  ['ca-rekey', () => import('./commands/ca-rekey.ts')],
+  ['ca-status', () => import('./commands/ca-status.ts')],
+  ['ca-set-url', () => import('./commands/ca-set-url.ts')],
+  ['ca-serve', () => import('./commands/ca-serve.ts')],
+  ['cert-issue', () => import('./commands/cert-issue.ts')],
+  ['cert-sign', () => import('./commands/cert-sign.ts')],
+  ['cert-revoke', () => import('./commands/cert-revoke.ts')],
+  ['cert-renew', () => import('./commands/cert-renew.ts')],
+  ['cert-list', () => import('./commands/cert-list.ts')],
+  ['cert-show', () => import('./commands/cert-show.ts')],
+  ['cert-export', () => import('./commands/cert-export.ts')],
+  ['crl', () => import('./commands/crl.ts')],
+  ['crl-accept-reset', () => import('./commands/crl-accept-reset.ts')],
+  ['client-config', () => import('./commands/client-config.ts')],
+  ['serve', () => import('./commands/serve.ts')],
+  ['reload', () => import('./commands/reload.ts')],
+  ['check', () => import('./commands/check.ts')],
+  ['explain', () => import('./commands/explain.ts')],
+  ['doctor', () => import('./commands/doctor.ts')],
+];
+
+/** The command modules `argv` (without node and the script) can need: those of its first word, or all of them. */
+function modulesFor(argv: readonly string[]): Array<() => Promise<CommandModule>> {
+  const word = argv.find((a) => !a.startsWith('-'));
+  const picked = word === undefined ? [] : COMMANDS.filter(([file]) => file === word || file.startsWith(`${word}-`));
+  // help, a typo or a bare `certgate`: every command, so usage and suggestions are complete
+  return (picked.length > 0 ? picked : COMMANDS).map(([, load]) => load);
+}
+
+export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
+  const modules = await Promise.all(modulesFor(argv).map((load) => load()));
   const program = new Command('certgate')
     .description('Client-certificate (mutual TLS) gateway and the small CA that issues its certificates.')
     .version(certgateVersion(), '-V, --version')
@@ -43,7 +60,7 @@ export function buildProgram(ctx: CliContext): Command {
   // `ca` and `cert` are command groups; their verbs register on them.
   program.command('ca').description('create or import a certificate authority');
   program.command('cert').description('issue, sign, renew, revoke, list, show and export certificates');
-  for (const command of COMMANDS) command.register(program, ctx);
+  for (const command of modules) command.register(program, ctx);
   for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
   return program;
 }

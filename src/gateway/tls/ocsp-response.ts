@@ -1,12 +1,14 @@
 // OCSP for stapling, without I/O: the responder URL of a served certificate, the request to send, and the checks a
 // response must pass before it may be stapled (RFC 6960 §3.2, the same ones nginx's ssl_stapling_verify makes).
+// pkijs is loaded only once a served certificate names a responder: most gateways never need it (a few MiB saved)
 import { createHash } from 'node:crypto';
-import * as pkijs from 'pkijs';
+import type * as Pkijs from 'pkijs';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AuthorityInfoAccessSyntax, id_pe_authorityInfoAccess } from '@peculiar/asn1-x509';
 import { pemDecodeAll } from '../../core/pem.ts';
 import { certificateFields } from '../identity/der.ts';
 import { formatDn } from '../identity/dn.ts';
 
-const OID_AIA = '1.3.6.1.5.5.7.1.1';
 const OID_AD_OCSP = '1.3.6.1.5.5.7.48.1';
 const OID_OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
 const OID_EKU = '2.5.29.37';
@@ -19,8 +21,9 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 
 /** A served certificate that names an OCSP responder, with the issuer its responses are checked against. */
 export interface OcspTarget {
-  leaf: pkijs.Certificate;
-  issuer: pkijs.Certificate;
+  /** DER of the served certificate and of its issuer (parsed by pkijs when a request is built or a response checked). */
+  leaf: Uint8Array;
+  issuer: Uint8Array;
   /** The first http:// OCSP URL of the leaf's Authority Information Access extension. */
   url: string;
   /** SHA-256 of the leaf's DER, hex: the key the TLS server looks staples up by. */
@@ -47,28 +50,26 @@ function toArrayBuffer(der: Uint8Array): ArrayBuffer {
   return der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer;
 }
 
-function parseCertificate(der: Uint8Array): pkijs.Certificate {
-  return pkijs.Certificate.fromBER(toArrayBuffer(der));
+type PkijsModule = typeof Pkijs;
+
+function parseCertificate(pk: PkijsModule, der: Uint8Array): Pkijs.Certificate {
+  return pk.Certificate.fromBER(toArrayBuffer(der));
 }
 
-function derOf(cert: pkijs.Certificate): Uint8Array {
+function derOf(cert: Pkijs.Certificate): Uint8Array {
   return new Uint8Array(cert.toSchema(true).toBER(false));
 }
 
-function sameDer(a: pkijs.Certificate, b: pkijs.Certificate): boolean {
+function sameDer(a: Pkijs.Certificate, b: Pkijs.Certificate): boolean {
   return Buffer.from(derOf(a)).equals(Buffer.from(derOf(b)));
 }
 
-function ocspUrls(leaf: pkijs.Certificate): string[] {
-  const ext = leaf.extensions?.find((e) => e.extnID === OID_AIA);
-  if (!ext) return [];
-  // pkijs parses the extensions it knows (AIA and EKU among them) when it reads the certificate
-  const info = ext.parsedValue;
-  if (!(info instanceof pkijs.InfoAccess)) return [];
-  // GeneralName type 6 is a uniformResourceIdentifier
-  return info.accessDescriptions
-    .filter((d) => d.accessMethod === OID_AD_OCSP && d.accessLocation.type === 6)
-    .map((d) => String(d.accessLocation.value));
+/** The leaf's OCSP responder URLs (Authority Information Access, accessMethod id-ad-ocsp, a URI). */
+function ocspUrls(aia: Buffer | undefined): string[] {
+  if (!aia) return [];
+  return AsnConvert.parse(aia, AuthorityInfoAccessSyntax)
+    .filter((d) => d.accessMethod === OID_AD_OCSP && d.accessLocation.uniformResourceIdentifier !== undefined)
+    .map((d) => d.accessLocation.uniformResourceIdentifier!);
 }
 
 /**
@@ -77,27 +78,28 @@ function ocspUrls(leaf: pkijs.Certificate): string[] {
  */
 export function ocspTarget(certPem: string): OcspTarget | NoTarget {
   const ders = pemDecodeAll(certPem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
-  let certs: pkijs.Certificate[];
+  let fields: Array<ReturnType<typeof certificateFields>>;
+  let urls: string[];
   try {
-    certs = ders.map(parseCertificate);
+    fields = ders.map((d) => certificateFields(d));
+    urls = fields.length > 0 ? ocspUrls(fields[0].extensions.get(id_pe_authorityInfoAccess)?.value) : [];
   } catch (err) {
     return { skip: 'unparsable', detail: (err as Error).message };
   }
-  if (certs.length === 0) return { skip: 'unparsable', detail: 'no certificate in the file' };
-  const leaf = certs[0];
-  const urls = ocspUrls(leaf);
+  if (fields.length === 0) return { skip: 'unparsable', detail: 'no certificate in the file' };
+  const leaf = fields[0];
   if (urls.length === 0) return { skip: 'no_responder', detail: 'the certificate names no OCSP responder (Authority Information Access)' };
   const url = urls.find((u) => /^http:\/\//i.test(u));
   if (url === undefined) return { skip: 'unsupported_url', detail: `only http:// responders are fetched, the certificate names ${urls.join(', ')}` };
-  const issuer = certs.slice(1).find((c) => c.subject.isEqual(leaf.issuer));
-  if (!issuer) return { skip: 'no_issuer', detail: 'the file does not contain the issuing CA certificate after the server certificate; append it' };
+  const issuerAt = fields.findIndex((c, i) => i > 0 && Buffer.from(c.subject).equals(Buffer.from(leaf.issuer)));
+  if (issuerAt < 0) return { skip: 'no_issuer', detail: 'the file does not contain the issuing CA certificate after the server certificate; append it' };
   return {
-    leaf,
-    issuer,
+    leaf: ders[0],
+    issuer: ders[issuerAt],
     url,
     fingerprint: createHash('sha256').update(ders[0]).digest('hex'),
-    subject: formatDn(certificateFields(ders[0]).subject),
-    serial: Buffer.from(leaf.serialNumber.valueBlock.valueHexView).toString('hex').toUpperCase(),
+    subject: formatDn(leaf.subject),
+    serial: Buffer.from(leaf.serial).toString('hex').toUpperCase(),
   };
 }
 
@@ -106,19 +108,20 @@ export function ocspTarget(certPem: string): OcspTarget | NoTarget {
  * nonce (a stapled response is shared by every client and cached, so a nonce would prove nothing), unsigned.
  */
 export async function buildOcspRequest(target: OcspTarget): Promise<Uint8Array> {
-  const request = new pkijs.OCSPRequest();
-  await request.createForCertificate(target.leaf, { hashAlgorithm: 'SHA-1', issuerCertificate: target.issuer });
+  const pk = await import('pkijs');
+  const request = new pk.OCSPRequest();
+  await request.createForCertificate(parseCertificate(pk, target.leaf), { hashAlgorithm: 'SHA-1', issuerCertificate: parseCertificate(pk, target.issuer) });
   return new Uint8Array(request.toSchema(true).toBER(false));
 }
 
-function hasOcspSigningEku(cert: pkijs.Certificate): boolean {
+function hasOcspSigningEku(pk: PkijsModule, cert: Pkijs.Certificate): boolean {
   const ext = cert.extensions?.find((e) => e.extnID === OID_EKU);
   if (!ext) return false;
-  return ext.parsedValue instanceof pkijs.ExtKeyUsage && ext.parsedValue.keyPurposes.includes(OID_KP_OCSP_SIGNING);
+  return ext.parsedValue instanceof pk.ExtKeyUsage && ext.parsedValue.keyPurposes.includes(OID_KP_OCSP_SIGNING);
 }
 
-async function matchesResponderId(cert: pkijs.Certificate, responderID: unknown): Promise<boolean> {
-  if (responderID instanceof pkijs.RelativeDistinguishedNames) return cert.subject.isEqual(responderID);
+async function matchesResponderId(pk: PkijsModule, cert: Pkijs.Certificate, responderID: unknown): Promise<boolean> {
+  if (responderID instanceof pk.RelativeDistinguishedNames) return cert.subject.isEqual(responderID);
   // byKey (an OCTET STRING, as pkijs leaves it): SHA-1 of the signer's subjectPublicKey BIT STRING value
   const byKey = (responderID as { valueBlock?: { valueHexView?: Uint8Array } }).valueBlock?.valueHexView;
   if (!(byKey instanceof Uint8Array)) return false;
@@ -130,9 +133,9 @@ async function matchesResponderId(cert: pkijs.Certificate, responderID: unknown)
  * Whether `signer` may answer for certificates of `issuer` at `now`: the issuer itself, or a delegated responder
  * the issuer signed, with extended key usage id-kp-OCSPSigning, valid now (RFC 6960 §4.2.2.2).
  */
-async function authorized(signer: pkijs.Certificate, issuer: pkijs.Certificate, now: Date): Promise<boolean> {
+async function authorized(pk: PkijsModule, signer: Pkijs.Certificate, issuer: Pkijs.Certificate, now: Date): Promise<boolean> {
   if (sameDer(signer, issuer)) return true;
-  if (!signer.issuer.isEqual(issuer.subject) || !hasOcspSigningEku(signer)) return false;
+  if (!signer.issuer.isEqual(issuer.subject) || !hasOcspSigningEku(pk, signer)) return false;
   if (signer.notBefore.value.getTime() > now.getTime() + CLOCK_SKEW_MS || signer.notAfter.value.getTime() < now.getTime()) return false;
   try {
     return await signer.verify(issuer);
@@ -141,7 +144,7 @@ async function authorized(signer: pkijs.Certificate, issuer: pkijs.Certificate, 
   }
 }
 
-function statusOf(single: pkijs.SingleResponse): { status: 'good' | 'revoked' | 'unknown'; revokedAt?: Date } {
+function statusOf(single: Pkijs.SingleResponse): { status: 'good' | 'revoked' | 'unknown'; revokedAt?: Date } {
   // CertStatus is a CHOICE pkijs leaves as the raw ASN.1 block: [0] good, [1] revoked (revocationTime first), [2] unknown
   const status = single.certStatus as { idBlock: { tagNumber: number }; valueBlock: { value?: Array<{ toDate?: () => Date }> } };
   switch (status.idBlock.tagNumber) {
@@ -165,25 +168,28 @@ const refuse = (reason: OcspRefusal, detail: string): OcspVerdict => ({ ok: fals
  * trusted; whether it may be stapled is the caller's decision on `status` (only `good` is).
  */
 export async function verifyOcspResponse(der: Uint8Array, target: OcspTarget, now: Date): Promise<OcspVerdict> {
-  let basic: pkijs.BasicOCSPResponse;
+  const pk = await import('pkijs');
+  const leaf = parseCertificate(pk, target.leaf);
+  const issuer = parseCertificate(pk, target.issuer);
+  let basic: Pkijs.BasicOCSPResponse;
   try {
-    const response = pkijs.OCSPResponse.fromBER(toArrayBuffer(der));
+    const response = pk.OCSPResponse.fromBER(toArrayBuffer(der));
     const code = response.responseStatus.valueBlock.valueDec;
     if (code !== 0) {
       const names: Record<number, string> = { 1: 'malformedRequest', 2: 'internalError', 3: 'tryLater', 5: 'sigRequired', 6: 'unauthorized' };
       return refuse('not_successful', `the responder answered ${names[code] ?? `status ${code}`}`);
     }
     if (!response.responseBytes || response.responseBytes.responseType !== OID_OCSP_BASIC) return refuse('not_basic', 'not a basic OCSP response');
-    basic = pkijs.BasicOCSPResponse.fromBER(toArrayBuffer(response.responseBytes.response.valueBlock.valueHexView));
+    basic = pk.BasicOCSPResponse.fromBER(toArrayBuffer(response.responseBytes.response.valueBlock.valueHexView));
   } catch (err) {
     return refuse('malformed', `not a DER OCSP response (${(err as Error).message})`);
   }
 
-  let single: pkijs.SingleResponse | undefined;
+  let single: Pkijs.SingleResponse | undefined;
   for (const candidate of basic.tbsResponseData.responses) {
-    const algorithm = pkijs.getCrypto(true).getAlgorithmByOID(candidate.certID.hashAlgorithm.algorithmId, false);
+    const algorithm = pk.getCrypto(true).getAlgorithmByOID(candidate.certID.hashAlgorithm.algorithmId, false);
     if (!algorithm || !('name' in algorithm)) continue;
-    const ours = await pkijs.CertID.create(target.leaf, { hashAlgorithm: algorithm.name, issuerCertificate: target.issuer });
+    const ours = await pk.CertID.create(leaf, { hashAlgorithm: algorithm.name, issuerCertificate: issuer });
     if (ours.isEqual(candidate.certID)) {
       single = candidate;
       break;
@@ -191,13 +197,13 @@ export async function verifyOcspResponse(der: Uint8Array, target: OcspTarget, no
   }
   if (!single) return refuse('cert_id_mismatch', 'the response is not about this certificate (no matching CertID)');
 
-  const candidates = [target.issuer, ...(basic.certs ?? [])];
+  const candidates = [issuer, ...(basic.certs ?? [])];
   let named = false;
-  let signer: pkijs.Certificate | undefined;
+  let signer: Pkijs.Certificate | undefined;
   for (const cert of candidates) {
-    if (!(await matchesResponderId(cert, basic.tbsResponseData.responderID))) continue;
+    if (!(await matchesResponderId(pk, cert, basic.tbsResponseData.responderID))) continue;
     named = true;
-    if (await authorized(cert, target.issuer, now)) {
+    if (await authorized(pk, cert, issuer, now)) {
       signer = cert;
       break;
     }
@@ -206,7 +212,7 @@ export async function verifyOcspResponse(der: Uint8Array, target: OcspTarget, no
   if (!signer) return refuse('unauthorized_signer', 'signed by a responder the issuer did not delegate OCSP signing to');
   let signatureOk = false;
   try {
-    signatureOk = await pkijs.getCrypto(true).verifyWithPublicKey(basic.tbsResponseData.tbsView as Uint8Array<ArrayBuffer>, basic.signature, signer.subjectPublicKeyInfo, basic.signatureAlgorithm);
+    signatureOk = await pk.getCrypto(true).verifyWithPublicKey(basic.tbsResponseData.tbsView as Uint8Array<ArrayBuffer>, basic.signature, signer.subjectPublicKeyInfo, basic.signatureAlgorithm);
   } catch (err) {
     return refuse('bad_signature', `the signature cannot be checked (${(err as Error).message})`);
   }
