@@ -1,4 +1,6 @@
 // Entry point: the only file that calls process.exit. Maps errors to exit codes (1 user, 2 internal).
+import cluster from 'node:cluster';
+import { isSea } from 'node:sea';
 import { CommanderError } from 'commander';
 import { processContext } from './context.ts';
 import { buildProgram } from './program.ts';
@@ -6,9 +8,13 @@ import { isCertgateError } from '../core/errors.ts';
 
 async function main(): Promise<number> {
   const ctx = processContext();
-  const program = await buildProgram(ctx, process.argv.slice(2));
+  const args = process.argv.slice(2);
+  // node:cluster starts a worker as `<execPath> <script> <args>`; in the standalone executable the script is the
+  // executable itself, which then arrives as a first argument: drop it
+  if (cluster.isWorker && isSea() && args[0] === process.execPath) args.shift();
+  const program = await buildProgram(ctx, args);
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {

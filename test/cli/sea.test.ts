@@ -1,6 +1,6 @@
 // The standalone executable (npm run build:sea, docs/deploy.md): built once into a temp dir, then run with no Node on
 // PATH as a new user would: --version, init (node:sqlite inside), serve, one curl with the client certificate
-// through it to a real upstream, SIGTERM.
+// through it to a real upstream (served by as many workers as the machine has cores), SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import type { EchoReply } from '../helpers/echo-upstream.ts';
 import { curl } from '../helpers/tls-clients.ts';
 import { startProgram } from '../helpers/serve-process.ts';
+import { freePort } from '../helpers/nginx.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -43,7 +44,9 @@ test('the standalone executable: --version, init, serve, a request with a client
   const upstream = await startEchoUpstream();
   t.after(() => upstream.close());
   writeFileSync(join(work, 'ca-pass.txt'), 'a long CA passphrase\n', { mode: 0o600 });
-  const init = await run(['init', '--listen', '127.0.0.1:0', '--upstream', upstream.url, '--client', 'alice', '--passphrase-file', 'ca-pass.txt', '--no-p12'], work);
+  // a fixed port, so `workers: auto` runs workers (node:cluster forks the executable itself)
+  const listenPort = await freePort();
+  const init = await run(['init', '--listen', `127.0.0.1:${listenPort}`, '--upstream', upstream.url, '--client', 'alice', '--passphrase-file', 'ca-pass.txt', '--no-p12'], work);
   assert.equal(init.code, 0, init.stderr);
   // the CA database (node:sqlite) works inside the executable
   const list = await run(['cert', 'list', '--dir', 'pki'], work);
@@ -56,6 +59,11 @@ test('the standalone executable: --version, init, serve, a request with a client
   const listening = await s.waitFor((l) => l.event === 'gateway.listening', 30_000);
   const port = Number(String(listening.address).split(':').pop());
   await s.waitFor((l) => l.event === 'gateway.ready');
+  const workers = s.lines.find((l) => l.event === 'gateway.workers');
+  assert.ok(Number(workers?.workers) >= 1, JSON.stringify(workers));
+  // every worker is listening (a worker started wrongly would exit and be replaced, never listening)
+  assert.equal(s.lines.filter((l) => l.event === 'gateway.listening').length, Number(workers?.workers));
+  assert.equal(s.lines.filter((l) => l.event === 'worker.exited').length, 0);
 
   const issued = readdirSync(join(work, 'pki', 'issued'));
   const alice = issued.find((f) => /^alice-.*\.crt$/.test(f))!;
