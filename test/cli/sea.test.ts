@@ -61,8 +61,9 @@ test('the standalone executable: --version, init, serve, a request with a client
   await s.waitFor((l) => l.event === 'gateway.ready');
   const workers = s.lines.find((l) => l.event === 'gateway.workers');
   assert.ok(Number(workers?.workers) >= 1, JSON.stringify(workers));
-  // every worker is listening (a worker started wrongly would exit and be replaced, never listening)
-  assert.equal(s.lines.filter((l) => l.event === 'gateway.listening').length, Number(workers?.workers));
+  // every worker is listening (a worker started wrongly would exit and be replaced, never listening); workers write
+  // their own lines, which may reach stdout a moment after the primary's gateway.ready
+  await s.waitFor(() => s.lines.filter((l) => l.event === 'gateway.listening').length >= Number(workers?.workers), 10_000);
   assert.equal(s.lines.filter((l) => l.event === 'worker.exited').length, 0);
 
   const issued = readdirSync(join(work, 'pki', 'issued'));

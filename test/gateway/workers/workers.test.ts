@@ -84,7 +84,8 @@ ${extra}`;
   const workers = gw.lines.find((l) => l.event === 'gateway.workers');
   assert.equal(workers?.workers, 2);
   assert.equal(workers?.scheduling, 'SO_REUSEPORT');
-  assert.equal(gw.lines.filter((l) => l.event === 'gateway.listening').length, 2, 'each worker binds the listener');
+  // each worker binds the listener (its lines may reach stdout a moment after the primary's gateway.ready)
+  await gw.waitFor(() => gw.lines.filter((l) => l.event === 'gateway.listening').length >= 2, 10_000);
   const childPids = () => execFileSync('pgrep', ['-P', String(gw.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   assert.equal(childPids().length, 2);
 
