@@ -227,9 +227,12 @@ function getOverSocket(socket: TLSSocket, o: ProbeOptions): Promise<{ http: Http
       const done = () => {
         const body = Buffer.concat(chunks).toString('utf8');
         const refusal = certgateRefusal(body);
+        // a certgate gateway names its reason in a header too (a custom errorPage may leave it out of the body)
+        const header = res.headers['x-certgate-reason'];
+        const headerReason = typeof header === 'string' && /^[a-z_]+$/.test(header) ? header : null;
         finish({
           outcome: 'answered', status: res.statusCode ?? 0, server: (res.headers.server as string | undefined) ?? null,
-          certgateReason: refusal?.reason ?? null, certgateMessage: refusal?.message ?? null,
+          certgateReason: headerReason ?? refusal?.reason ?? null, certgateMessage: refusal?.message ?? null,
           nginxRefusal: nginxRefusal(res.statusCode ?? 0, body),
         }, null);
       };

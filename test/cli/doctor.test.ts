@@ -3,7 +3,7 @@
 // revoked, none sent), a .p12 with --password-file works, a key that does not match the certificate is one line.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCa, issueCert, tempDir, assertOneLineError } from '../helpers/pki.ts';
 import type { TestCa, TestCert } from '../helpers/pki.ts';
@@ -82,6 +82,16 @@ test('the gateway refuses a certificate the route does not allow: its reason cod
   assert.match(r.stdout, /fix: Your certificate is valid but not allowed on this page/);
   assert.match(r.stdout, /^ok\s+client-auth/m);
   assertOneLineError(r, /check failed \(http\)/);
+});
+
+test('a custom errorPage without {{reason}}: the reason still comes from the X-Certgate-Reason header', async (t) => {
+  const dir = tempDir(t, 'cg-doctor-page-');
+  writeFileSync(join(dir, 'page.html'), '<h1>{{status}}</h1><p>Nope.</p>');
+  const config = readFileSync(gw.configPath, 'utf8').replace('    routes:', `    errorPage: ${join(dir, 'page.html')}\n    routes:`);
+  const custom = await startGateway(t, dir, config);
+  const r = await runCli(['doctor', `https://localhost:${custom.port}/`, ...pemArgs(bob)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /^FAIL\s+http\s+GET \/ → 403: certgate refused it with reason not_allowed$/m);
 });
 
 test('the gateway (verify mode) shows a certificate from another CA as unknown_ca', async () => {

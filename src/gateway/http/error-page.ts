@@ -27,7 +27,7 @@ export function escapeHtml(text: string): string {
 export interface RenderedPage {
   status: number;
   body: Buffer;
-  /** Flat header list: content-type, content-length, cache-control. */
+  /** Flat header list: content-type, content-length, cache-control, x-certgate-reason. */
   headers: readonly string[];
 }
 
@@ -47,7 +47,8 @@ export function createErrorPages(template: string = DEFAULT_ERROR_TEMPLATE): Err
     pages.set(code, {
       status,
       body,
-      headers: ['content-type', 'text/html; charset=utf-8', 'content-length', String(body.length), 'cache-control', 'no-store'],
+      // the reason code also as a header: scripts and `certgate doctor` read it whatever the errorPage template shows
+      headers: ['content-type', 'text/html; charset=utf-8', 'content-length', String(body.length), 'cache-control', 'no-store', 'x-certgate-reason', code],
     });
   }
   return (reason) => pages.get(reason) ?? pages.get('internal_error')!;

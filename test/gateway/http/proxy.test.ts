@@ -193,6 +193,7 @@ servers:
   const res = await h1Request(g.port, '/x', anon());
   assert.equal(res.status, 403);
   assert.equal(res.body, '<p id=s>403</p><p id=r>no_certificate</p><p id=m>No client certificate was sent. Install the certificate you were given in your browser or system and try again.</p>');
+  assert.equal(res.headers['x-certgate-reason'], 'no_certificate', 'the reason code travels as a header too');
   assert.equal(res.headers['x-frame-options'], 'SAMEORIGIN');
   assert.equal(res.headers['referrer-policy'], undefined);
   assert.equal(res.headers['content-security-policy'], "default-src 'self'");
