@@ -182,6 +182,9 @@ servers:
       - {path: /, upstream: "${upstream.url}"}
       - path: /public
         public: true
+        # the flood's POST bodies never come: a request whose client vanished unnoticed would hold its upstream
+        # connection until this read timeout (seen once under CI load, 2026-12-07); the settle wait below outlasts it
+        timeouts: {read: 10s}
         upstream: {url: "${upstream.url}", limits: {connections: 32, queue: 64, queueTimeout: 2s}}
 log: {level: info, access: false}
 `);

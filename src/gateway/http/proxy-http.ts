@@ -161,6 +161,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   /** Hands the request to undici (once admitted by the gate). */
   dispatch = (): void => {
+    // a client gone before its 'close' listener was in place (a stream reset while the request waited) never
+    // fires it: check the stream itself, or the request would hold an upstream connection until the read timeout
+    if (!this.clientGone && clientClosed(this.job)) this.clientGone = true;
     if (this.finished || this.clientGone) {
       this.finish(null);
       return;
@@ -188,6 +191,13 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       this.onError(err as Error);
     }
   };
+}
+
+/** The client's side is already closed: its HTTP/2 stream, or the HTTP/1.1 socket. */
+function clientClosed(job: ProxyJob): boolean {
+  const stream = (job.res as Http2ServerResponse).stream;
+  if (stream !== undefined) return stream.destroyed || stream.closed;
+  return job.req.socket?.destroyed === true;
 }
 
 function badResponse(detail: string): Error {
