@@ -45,6 +45,22 @@ export interface GatePass {
   release(): void;
 }
 
+/** The pass of a request admitted at once: releasing it gives the slot back, once. */
+class HeldPass implements GatePass {
+  #gate: UpstreamGate | null;
+
+  constructor(gate: UpstreamGate) {
+    this.#gate = gate;
+  }
+
+  release(): void {
+    const gate = this.#gate;
+    if (gate === null) return;
+    this.#gate = null;
+    gate.leave();
+  }
+}
+
 /**
  * Caps the requests in flight to one upstream (with pipelining 1 each holds one connection) and queues the rest for
  * at most `waitMs`. Without it, one client could make the gateway open a connection per HTTP/2 stream.
@@ -71,6 +87,14 @@ export class UpstreamGate {
    * gets the pass before anything else happens, so a failure inside it (even a synchronous one) can give the slot back.
    */
   enter(run: (pass: GatePass) => void, refuse: (why: GateRefusal) => void): GatePass {
+    // the common case, a free slot: one small object, no waiter, no closures
+    if (this.active < this.max) {
+      this.active++;
+      this.#changed();
+      const pass = new HeldPass(this);
+      run(pass);
+      return pass;
+    }
     const w: Waiter = { run: () => undefined, refuse, timer: undefined, settled: false };
     let holding = false;
     const pass: GatePass = {
@@ -116,6 +140,13 @@ export class UpstreamGate {
     }, this.waitMs);
     this.#changed();
     return pass;
+  }
+
+  /** A held slot is given back (HeldPass.release). */
+  leave(): void {
+    this.active--;
+    this.#next();
+    this.#changed();
   }
 
   #next(): void {
