@@ -5,20 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, symlinkSync, renameSync, rmSync, statSync, utimesSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, crlPem } from '../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../helpers/pki.ts';
 import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import { h1Request } from '../helpers/tls-clients.ts';
 import type { Creds } from '../helpers/tls-clients.ts';
-import { buildCrl } from '../../src/pki/crl.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import { createGateway } from '../../src/gateway/gateway.ts';
 import { createReloadController } from '../../src/gateway/reload.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-
-const DAY = 86_400_000;
 
 /** A directory laid out as the kubelet lays out a mounted volume; `update` swaps in a new generation atomically. */
 class ProjectedVolume {
@@ -53,15 +50,6 @@ class ProjectedVolume {
   read(file: string): string {
     return readFileSync(join(this.dir, file), 'utf8');
   }
-}
-
-let crlNumber = 1n;
-async function crlPem(ca: TestCa, revoked: TestCert[]): Promise<string> {
-  const now = Date.now();
-  return buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  });
 }
 
 async function fixture(t: Cleanup) {

@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, crlPem } from '../helpers/pki.ts';
 import type { TestCa, TestCert } from '../helpers/pki.ts';
-import { buildCrl } from '../../src/pki/crl.ts';
 import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import { RawConnection, h2Session, h2Request, h1Request } from '../helpers/tls-clients.ts';
 import { Ws } from '../helpers/ws-client.ts';
@@ -17,16 +16,6 @@ import { createReloadController } from '../../src/gateway/reload.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-
-const DAY = 86_400_000;
-let crlNumber = 1n;
-async function crlPem(ca: TestCa, revoked: TestCert[]): Promise<string> {
-  const now = Date.now();
-  return buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  });
-}
 
 /** Replaces a file the way deploy tools do: written aside, renamed over. */
 function replace(path: string, text: string): void {

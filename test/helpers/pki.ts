@@ -7,6 +7,7 @@ import { createCa } from '../../src/pki/ca-setup.ts';
 import { loadCa, unlockCa } from '../../src/pki/ca.ts';
 import type { UnlockedCa, Validity } from '../../src/pki/ca.ts';
 import { issueCertificate } from '../../src/pki/issue.ts';
+import { buildCrl } from '../../src/pki/crl.ts';
 import type { IssueResult } from '../../src/pki/issue.ts';
 import type { KeyType } from '../../src/pki/keys.ts';
 import type { LeafProfile, SanInput } from '../../src/pki/profiles.ts';
@@ -109,4 +110,25 @@ export function assertOneLineError(r: CliResult, pattern: RegExp): void {
   assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
   assert.match(lines[0], /^certgate: /);
   assert.match(lines[0], pattern);
+}
+
+/** CRL numbers for crlPem/writeCrl: rising within the test process, as a CA's own numbering does. */
+let nextCrlNumber = 1n;
+
+/**
+ * A fresh CRL of `ca` (PEM) revoking `revoked` (keyCompromise, 30 s ago): thisUpdate a minute ago, nextUpdate in a
+ * day, each call with a higher CRL number.
+ */
+export function crlPem(ca: TestCa, revoked: TestCert[] = []): Promise<string> {
+  const now = Date.now();
+  return buildCrl({
+    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: nextCrlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + 86_400_000),
+    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
+  });
+}
+
+/** Writes crlPem(ca, revoked) to `file` and returns the path. */
+export async function writeCrl(ca: TestCa, file: string, revoked: TestCert[] = []): Promise<string> {
+  writeFileSync(file, await crlPem(ca, revoked));
+  return file;
 }

@@ -7,9 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, writeCrl } from '../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../helpers/pki.ts';
-import { buildCrl } from '../../src/pki/crl.ts';
 import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import type { EchoUpstream } from '../helpers/echo-upstream.ts';
 import { startGateway, reloadGateway } from '../helpers/gateway.ts';
@@ -20,18 +19,6 @@ import { createReloadController } from '../../src/gateway/reload.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-
-const DAY = 86_400_000;
-let crlNumber = 1n;
-
-async function writeCrl(ca: TestCa, file: string, revoked: TestCert[] = []): Promise<string> {
-  const now = Date.now();
-  writeFileSync(file, await buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  }));
-  return file;
-}
 
 interface Fixture {
   dir: string;

@@ -11,9 +11,8 @@ import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
-import { makeCa, issueCert, tempDir } from '../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, writeCrl } from '../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../helpers/pki.ts';
-import { buildCrl } from '../../src/pki/crl.ts';
 import { startEchoUpstream } from '../helpers/echo-upstream.ts';
 import { Ws } from '../helpers/ws-client.ts';
 import { startGateway } from '../helpers/gateway.ts';
@@ -24,21 +23,10 @@ import { loadConfigFile } from '../../src/config/load.ts';
 import { preflight } from '../../src/gateway/preflight.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
-const DAY = 86_400_000;
 /** Stat-poll interval of the watcher these tests start (the test gateway itself watches nothing). */
 const POLL_MS = 200;
-let crlNumber = 1n;
-
-async function writeCrl(ca: TestCa, file: string, revoked: TestCert[]): Promise<void> {
-  const now = Date.now();
-  writeFileSync(file, await buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  }));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 interface Streamer {
   url: string;

@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { randomBytes, createHash } from 'node:crypto';
-import { makeCa, issueCert, tempDir } from '../../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, writeCrl } from '../../helpers/pki.ts';
 import type { Cleanup, TestCa, TestCert } from '../../helpers/pki.ts';
 import { startLineEcho } from '../../helpers/line-echo.ts';
 import type { LineEcho } from '../../helpers/line-echo.ts';
-import { buildCrl } from '../../../src/pki/crl.ts';
 import { startGateway, reloadGateway } from '../../helpers/gateway.ts';
 import type { TestGateway } from '../../helpers/gateway.ts';
 import { createReloadController } from '../../../src/gateway/reload.ts';
@@ -20,17 +19,7 @@ import { loadConfigFile } from '../../../src/config/load.ts';
 import { preflight } from '../../../src/gateway/preflight.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 
-const DAY = 86_400_000;
 const POLL_MS = 200;
-let crlNumber = 1n;
-
-async function writeCrl(ca: TestCa, file: string, revoked: TestCert[]): Promise<void> {
-  const now = Date.now();
-  writeFileSync(file, await buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  }));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,23 +10,12 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:net';
-import { makeCa, issueCert, tempDir } from '../../helpers/pki.ts';
+import { makeCa, issueCert, tempDir, writeCrl } from '../../helpers/pki.ts';
 import type { TestCa, TestCert } from '../../helpers/pki.ts';
-import { buildCrl } from '../../../src/pki/crl.ts';
 import { startEchoUpstream } from '../../helpers/echo-upstream.ts';
 import { freePort } from '../../helpers/nginx.ts';
 import { serve } from '../../helpers/serve-process.ts';
 import { RawConnection } from '../../helpers/tls-clients.ts';
-
-const DAY = 86_400_000;
-let crlNumber = 1n;
-async function writeCrl(ca: TestCa, file: string, revoked: TestCert[]): Promise<void> {
-  const now = Date.now();
-  writeFileSync(file, await buildCrl({
-    issuerCert: ca.ca.cert, signingKey: ca.ca.privateKey, crlNumber: crlNumber++, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + DAY),
-    entries: revoked.map((c) => ({ serial: c.record.serial, revokedAt: new Date(now - 30_000), reason: 'keyCompromise' })),
-  }));
-}
 
 /** One TLS connection: whether it resumed the given session, and the session it ends with. */
 function handshake(port: number, ca: TestCa, c: TestCert, session?: Buffer): Promise<{ reused: boolean; session: Buffer | undefined }> {
