@@ -85,7 +85,7 @@ export interface Gateway {
   readonly config: GatewayConfig;
 }
 
-export function materialFilesOf(config: GatewayConfig): string[] {
+function allMaterialFiles(config: GatewayConfig): string[] {
   const files = new Set<string>();
   const addTls = (tls: { ca?: string; cert?: string; key?: string; p12?: string; passwordFile?: string } | undefined) => {
     for (const f of [tls?.ca, tls?.cert, tls?.key, tls?.p12, tls?.passwordFile]) if (f) files.add(f);
@@ -100,6 +100,12 @@ export function materialFilesOf(config: GatewayConfig): string[] {
     }
   }
   return [...files];
+}
+
+/** The files a config reads once when compiled, other than CA bundles and CRLs (those start a trust reload instead). */
+export function materialFilesOf(config: GatewayConfig): string[] {
+  const trust = new Set(crlFilesOf(config));
+  return allMaterialFiles(config).filter((f) => !trust.has(f));
 }
 
 export function crlFilesOf(config: GatewayConfig): string[] {
@@ -378,10 +384,7 @@ export function createGateway(initialConfig: GatewayConfig, deps: GatewayDeps): 
       logger.info({ event: 'gateway.stopped' }, 'stopped');
     },
 
-    materialFiles() {
-      const trust = new Set(crlFilesOf(config));
-      return materialFilesOf(config).filter((f) => !trust.has(f));
-    },
+    materialFiles: () => materialFilesOf(config),
     crlFiles() {
       return crlFilesOf(config);
     },

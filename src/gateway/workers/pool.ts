@@ -274,10 +274,7 @@ export function createWorkerPool(o: WorkerPoolOptions): Gateway {
       o.logger.info({ event: 'gateway.stopped' }, 'stopped');
     },
     crlFiles: () => crlFilesOf(config),
-    materialFiles: () => {
-      const trust = new Set(crlFilesOf(config));
-      return materialFilesOf(config).filter((f) => !trust.has(f));
-    },
+    materialFiles: () => materialFilesOf(config),
     notReady: () => lastReady,
     addresses: () => slots.find((s) => s.addresses.length > 0)?.addresses ?? [],
   };
