@@ -6,7 +6,6 @@ import { X509Certificate } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
 import type { GatewayConfig, ServerConfig } from '../config/schema.ts';
 import { parseIp } from './policy/cidr.ts';
-import { identityFromCertificate } from './identity/identity.ts';
 import { normalizePath } from './policy/path.ts';
 import { REASONS, type ReasonCode } from './policy/reasons.ts';
 import { redirectLocation } from './listener/redirect-server.ts';
@@ -16,6 +15,7 @@ import { connectionVerdict, imaginedConnection } from './tls/connection-identity
 import { decide, type DecisionContext } from './http/request-handler.ts';
 import { clientAuthPolicy, compileIdentityHops, loadClientTrust, sitesOf } from './runtime.ts';
 import { explainTcp } from './tcp/explain-tcp.ts';
+import { HANDSHAKE_REASONS, describeCertificate } from './explain-certificate.ts';
 
 export interface ExplainInput {
   config: GatewayConfig;
@@ -66,8 +66,6 @@ export interface Explanation {
   tcp?: { direction: 'server' | 'client'; upstream: string; upstreamTls: boolean };
 }
 
-// Verify failures the TLS layer itself rejects in `require` mode (revocation and depth are checked per request).
-const HANDSHAKE_REASONS = new Set<ReasonCode>(['no_certificate', 'expired', 'not_yet_valid', 'unknown_ca', 'bad_purpose', 'invalid_certificate']);
 
 const URL_PARTS = /^(https?|tcp):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i;
 
@@ -179,7 +177,7 @@ export function explainRequest(input: ExplainInput): Explanation {
   }
   if (mode === 'require' && (leaf === null || opensslReason !== null)) {
     const reason = opensslReason ?? 'no_certificate';
-    if (leaf !== null) e.certificate = describe(input.cert!.file, leaf, reason, offline);
+    if (leaf !== null) e.certificate = describeCertificate(input.cert!.file, leaf, reason, offline);
     e.outcome = {
       action: 'handshake_failure', status: null, reason,
       message: `the TLS handshake fails (clientAuth.mode: require): ${REASONS[reason].text}`, location: null,
@@ -190,7 +188,7 @@ export function explainRequest(input: ExplainInput): Explanation {
   const state = imaginedConnection(sourceIp, sni, leaf, opensslReason, policy, trust);
   if (leaf !== null && policy !== null && trust !== null) {
     const verdict = connectionVerdict(state, trust, policy, now.getTime());
-    e.certificate = describe(input.cert!.file, leaf, verdict.reason, offline, state.chain);
+    e.certificate = describeCertificate(input.cert!.file, leaf, verdict.reason, offline, state.chain);
   }
   const label = `servers[${index}]`;
   const context: DecisionContext<true> = {
@@ -220,27 +218,6 @@ export function explainRequest(input: ExplainInput): Explanation {
   const location = new URL(typeof cfg === 'string' ? cfg : cfg.url).origin + upstreamPath(pathMappingOf(route.config), d.path) + d.query;
   e.outcome = { action: 'proxy', status: null, reason: null, message: `proxied to ${location}; the status is the upstream's`, location };
   return e;
-}
-
-function describe(
-  file: string, leaf: X509Certificate, reason: ReasonCode | null, offline: OfflineVerification | null, chain?: X509Certificate[],
-): NonNullable<Explanation['certificate']> {
-  const presented = identityFromCertificate(leaf);
-  const detail = reason === null ? null : offline && !offline.ok && offline.reason === reason ? offline.detail : REASONS[reason].text;
-  return {
-    file,
-    subject: presented.subject,
-    issuer: presented.issuer,
-    serial: presented.serial,
-    fingerprint: presented.fingerprint,
-    notBefore: presented.notBefore.toISOString(),
-    notAfter: presented.notAfter.toISOString(),
-    sans: presented.sans,
-    verified: reason === null,
-    reason,
-    detail,
-    chain: (chain && chain.length > 0 ? chain : offline?.chain ?? [leaf]).map((c) => identityFromCertificate(c).subject),
-  };
 }
 
 /** Reads the certificates of a --cert file: PEM (leaf first, then intermediates) or one DER certificate. */

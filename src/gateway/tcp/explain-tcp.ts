@@ -10,9 +10,7 @@ import { loadTrust } from '../tls/trust.ts';
 import { verifyChainOffline } from '../tls/verify-offline.ts';
 import type { Explanation } from '../explain.ts';
 import { decideTunnel } from './proxy-tcp.ts';
-
-// Verify failures the TLS layer itself rejects in `require` mode (revocation is checked after the handshake).
-const HANDSHAKE_REASONS = new Set<ReasonCode>(['no_certificate', 'expired', 'not_yet_valid', 'unknown_ca', 'bad_purpose', 'invalid_certificate']);
+import { HANDSHAKE_REASONS, describeCertificate } from '../explain-certificate.ts';
 
 export interface TcpExplainInput {
   server: ServerConfig;
@@ -65,12 +63,7 @@ export function explainTcp(input: TcpExplainInput): Explanation {
     warnings.push(...v.warnings, ...trust.missingCrl.map((s) => `no CRL is configured for the CA "${s}"`));
     const presented = identityFromCertificate(leaf);
     facts = { identity: v.ok ? presented : null, verifyReason: v.ok ? null : v.reason, sourceIp: input.request.sourceIp };
-    e.certificate = {
-      file: input.cert.file, subject: presented.subject, issuer: presented.issuer, serial: presented.serial,
-      fingerprint: presented.fingerprint, notBefore: presented.notBefore.toISOString(), notAfter: presented.notAfter.toISOString(),
-      sans: presented.sans, verified: v.ok, reason: v.ok ? null : v.reason, detail: v.ok ? null : v.detail,
-      chain: v.chain.map((c) => identityFromCertificate(c).subject),
-    };
+    e.certificate = describeCertificate(input.cert.file, leaf, v.ok ? null : v.reason, v);
   }
   const reasonOf = facts?.verifyReason ?? (facts === null ? 'no_certificate' : null);
   if (mode === 'require' && reasonOf !== null && HANDSHAKE_REASONS.has(reasonOf)) {
