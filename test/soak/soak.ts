@@ -1,6 +1,7 @@
 // Soak: a real `certgate serve` process under good clients and hostile ones at once (silent TCP, half ClientHellos,
 // HTTP/2 stream floods, rapid resets, slow readers, WebSocket churn) while certificates are revoked, for a bounded
-// time on 127.0.0.1; then checks what the good clients saw, revocations, descriptors, RSS and CLOSE-WAIT.
+// time on 127.0.0.1; then checks what the good clients saw, revocations, descriptors, the live heap
+// (after a full collection, through the gateway's inspector), RSS and CLOSE-WAIT.
 // By hand: `npx node test/soak/soak.ts 300` (seconds). In `npm test`: test/soak/soak.test.ts, a short run.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -19,6 +20,7 @@ import { makeCa, issueCert } from '../helpers/pki.ts';
 import type { TestCa, TestCert, Cleanup } from '../helpers/pki.ts';
 import { startEchoUpstream, encodeFrame } from '../helpers/echo-upstream.ts';
 import { CLI_ENTRY } from '../helpers/cli.ts';
+import { HeapProbe, inspectorUrlIn } from '../helpers/heap-probe.ts';
 import { buildCrl } from '../../src/pki/crl.ts';
 
 export interface SoakReport {
@@ -32,8 +34,11 @@ export interface SoakReport {
   revocations: Array<{ serial: string; at: number; refusedAfterMs: number | null; okAfterEffect: number; wsClosedAfterMs: number | null; seen: string[] }>;
   hostile: Record<string, number>;
   fds: { start: number; peak: number; end: number };
-  /** RSS at the start (after warm-up), half-way through the run, its peak, and after the clients left. */
-  rssMiB: { start: number; mid: number; peak: number; end: number };
+  /** RSS at the start (after warm-up and a full collection), half-way through the run, its peak, once the clients
+   * left, and after a full collection at the end. */
+  rssMiB: { start: number; mid: number; peak: number; afterLoad: number; end: number };
+  /** JavaScript heap still reachable after a full collection, in the gateway process (see heap-probe.ts). */
+  liveHeapMiB: { start: number; mid: number; end: number };
   closeWait: number;
   gatewayExit: number | null;
   /** SIGTERM to exit (null: still running after 25 s). */
@@ -188,7 +193,7 @@ servers:
         upstream: {url: "${upstream.url}", limits: {connections: 32, queue: 64, queueTimeout: 2s}}
 log: {level: info, access: false}
 `);
-  const gw: ChildProcess = spawn(process.execPath, [CLI_ENTRY, 'serve', '-c', yaml], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw: ChildProcess = spawn(process.execPath, ['--inspect=127.0.0.1:0', CLI_ENTRY, 'serve', '-c', yaml], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   gw.stdout!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-20_000); });
   gw.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-20_000); });
@@ -208,6 +213,10 @@ log: {level: info, access: false}
   }
   if (port === 0) throw new Error(`the gateway did not start:\n${log}`);
   const pid = gw.pid!;
+  const inspectorUrl = inspectorUrlIn(log);
+  if (!inspectorUrl) throw new Error(`the gateway did not print its inspector address:\n${log}`);
+  const probe = await HeapProbe.attach(inspectorUrl);
+  t.after(() => probe.close());
   const hello = await captureClientHello();
 
   // warm-up: the baseline is taken once the process has served its first requests
@@ -215,7 +224,9 @@ log: {level: info, access: false}
   for (let i = 0; i < 20; i++) await h1Get(goodAgent, port, '/warm');
   await sleep(300);
   const fds = { start: procFds(pid), peak: 0, end: 0 };
-  const rss = { start: procRssMiB(pid), mid: 0, peak: 0, end: 0 };
+  // both baselines after a full collection, as the end figures are
+  const liveHeap = { start: await probe.liveHeapMiB(), mid: 0, end: 0 };
+  const rss = { start: procRssMiB(pid), mid: 0, peak: 0, afterLoad: 0, end: 0 };
   const deadline = Date.now() + seconds * 1000;
   const running = () => Date.now() < deadline;
   const hostile: Record<string, number> = { silentTcp: 0, halfHello: 0, h2FloodStreams: 0, rapidResetStreams: 0, slowReaders: 0, wsChurn: 0 };
@@ -331,6 +342,12 @@ log: {level: info, access: false}
     ws.destroy();
   });
 
+  // the live heap under full load, half-way through
+  actors.push((async () => {
+    await sleep(midAt - Date.now());
+    liveHeap.mid = await probe.liveHeapMiB();
+  })());
+
   // revocations while all this runs: each victim has an open h1 connection, an h2 session and a WebSocket first
   const revocations: SoakReport['revocations'] = [];
   const revoked: TestCert[] = [];
@@ -383,12 +400,12 @@ log: {level: info, access: false}
     if (fds.end <= fds.start + 8 && closeWait === 0) break;
     await sleep(250);
   }
-  // V8 gives heap back to the system only after a quiet spell (its memory reducer): give it up to 10 s of idle
-  for (let i = 0; i < 20; i++) {
-    rss.end = procRssMiB(pid);
-    if (rss.end <= rss.start + 64) break;
-    await sleep(500);
-  }
+  // V8 lets garbage pile up under load and gives the memory back only after a quiet spell or a full collection: the
+  // end figures are taken after one, so they measure what the gateway still holds, not what it has not yet swept
+  rss.afterLoad = procRssMiB(pid);
+  liveHeap.end = await probe.liveHeapMiB();
+  rss.end = procRssMiB(pid);
+  probe.close(); // a process with a debugger attached waits for it to leave before it exits
   // what the gateway still holds, by TCP state and local/peer port, for a person reading a failed run
   const held = execFileSync('ss', ['-tanpH'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${pid},`))
     .map((l) => l.trim().split(/\s+/).slice(0, 5).join(' '));
@@ -397,8 +414,8 @@ log: {level: info, access: false}
   await Promise.race([exited, sleep(25_000)]);
   const drainMs = exit === null ? null : Date.now() - termAt;
   return {
-    seconds, drainMs, goodRequests, goodFailures, goodFailureCount, revocations, hostile, fds, rssMiB: rss, closeWait, gatewayExit: exit,
-    held,
+    seconds, drainMs, goodRequests, goodFailures, goodFailureCount, revocations, hostile, fds, rssMiB: rss, liveHeapMiB: liveHeap, closeWait,
+    gatewayExit: exit, held,
     logTail: log.split('\n').slice(-15).join('\n'),
   };
 }
