@@ -36,7 +36,7 @@
 enum { MODE_HANDSHAKE, MODE_KEEPALIVE, MODE_IDLE };
 enum { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_WRITING, ST_READING, ST_IDLE };
 #define BUF_SIZE 65536
-#define MAX_WATCH 8
+#define MAX_WATCH 64
 
 typedef struct {
   int fd;

@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pinnedCommand } from './proc.ts';
+import { pinnedCommand, type CpuSet } from './proc.ts';
 
 const run = promisify(execFile);
 const SOURCE = fileURLToPath(new URL('./loadgen.c', import.meta.url));
@@ -54,8 +54,8 @@ export interface LoadOptions {
   conns: number;
   durationS: number;
   warmupS: number;
-  /** CPU to pin the generator to (null: no taskset). */
-  cpu: number | null;
+  /** CPU (or taskset list of CPUs) to pin the generator to (null: no taskset). */
+  cpu: CpuSet;
   /** pids whose CPU use over the measured window is reported (the target, the upstream). */
   watch?: number[];
 }
@@ -103,7 +103,7 @@ export interface IdleHold {
 }
 
 /** Opens `conns` mTLS connections (handshake + one request each) and keeps them open until release(). */
-export async function holdIdle(o: { binary: string; port: number; cert: string; key: string; conns: number; cpu: number | null }): Promise<IdleHold> {
+export async function holdIdle(o: { binary: string; port: number; cert: string; key: string; conns: number; cpu: CpuSet }): Promise<IdleHold> {
   const args = ['--mode', 'idle', '--port', String(o.port), '--cert', o.cert, '--key', o.key, '--conns', String(o.conns),
     '--parallel', '64', '--hold-max', '120'];
   const [file, argv] = pinnedCommand(o.cpu, o.binary, args);

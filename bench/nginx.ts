@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startPinned, type Pinned } from './proc.ts';
+import { startPinned, type CpuSet, type Pinned } from './proc.ts';
 
 const run = promisify(execFile);
 
@@ -28,6 +28,12 @@ export interface GatewayNginxOptions {
   upstream: UpstreamTarget;
   /** Write an access log line per request (off by default, as for certgate: the bench measures the proxy path). */
   accessLog?: boolean;
+  /**
+   * Absent: one process (master_process off), as in the per-core scenarios. A number (the `workers` scenario): a
+   * master and that many worker processes, each with its own listening socket (`reuseport`, as certgate's workers
+   * bind theirs with SO_REUSEPORT), so the kernel spreads connections the same way for both.
+   */
+  workers?: number;
 }
 
 export interface UpstreamNginxOptions {
@@ -38,12 +44,15 @@ export interface UpstreamNginxOptions {
   tls: { port: number; cert: string; key: string; clientCa: string };
 }
 
-/** The lines every instance shares: one process, one worker, no daemon, everything under its own prefix. */
-function mainBlock(dir: string, accessLog: boolean): string {
+/**
+ * The lines every instance shares: no daemon, everything under its own prefix; one process (one worker, no master)
+ * unless `workers` asks for a master and that many workers.
+ */
+function mainBlock(dir: string, accessLog: boolean, workers?: number): string {
   return `# written by bench/nginx.ts
-worker_processes 1;
+worker_processes ${workers ?? 1};
 daemon off;
-master_process off;
+master_process ${workers === undefined ? 'off' : 'on'};
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} error;
 worker_rlimit_nofile 16384;
@@ -79,13 +88,13 @@ export function gatewayNginxConf(o: GatewayNginxOptions): string {
       proxy_ssl_session_reuse on;
 `
     : '';
-  return `${mainBlock(o.dir, o.accessLog ?? false)}
+  return `${mainBlock(o.dir, o.accessLog ?? false, o.workers)}
   upstream app {
     server 127.0.0.1:${up.port};
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${o.port} ssl http2;
+    listen 127.0.0.1:${o.port} ssl http2${o.workers === undefined ? '' : ' reuseport'};
     ssl_certificate ${o.serverCert};
     ssl_certificate_key ${o.serverKey};
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -166,7 +175,7 @@ export async function nginxTest(dir: string, conf: string): Promise<{ ok: boolea
   }
 }
 
-/** Runs nginx in the foreground (daemon off, master_process off: one process) pinned to `cpu`. */
-export function startNginx(name: string, dir: string, conf: string, cpu: number | null): Pinned {
+/** Runs nginx in the foreground (daemon off; one process unless the config has a master) pinned to `cpu`. */
+export function startNginx(name: string, dir: string, conf: string, cpu: CpuSet): Pinned {
   return startPinned(name, cpu, NGINX, nginxArgs(dir, conf), join(dir, 'stdout.log'));
 }

@@ -1,7 +1,7 @@
 // Process control for the benchmark: start pinned children (taskset), wait for their port, read RSS, stop them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,14 +27,19 @@ export function setNiceness(n: number): void {
   niceness = n;
 }
 
+/**
+ * Where a process may run: one core (0), a taskset list of cores ("0-1", "0,2"), or null (anywhere, no taskset).
+ */
+export type CpuSet = number | string | null;
+
 /** The command line that runs `cmd args` on `cpu` (taskset execs nice, which execs cmd: the pid stays cmd's). */
-export function pinnedCommand(cpu: number | null, cmd: string, args: string[]): [string, string[]] {
+export function pinnedCommand(cpu: CpuSet, cmd: string, args: string[]): [string, string[]] {
   const niced = niceness ? ['nice', '-n', String(niceness), cmd, ...args] : [cmd, ...args];
   return cpu === null ? [niced[0], niced.slice(1)] : ['taskset', ['-c', String(cpu), ...niced]];
 }
 
 /** Starts `cmd args` pinned to `cpu` with taskset; stdout/stderr go to `logFile` (append) so nothing blocks on a pipe. */
-export function startPinned(name: string, cpu: number | null, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Pinned {
+export function startPinned(name: string, cpu: CpuSet, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Pinned {
   const fd = openSync(logFile, 'a');
   const [file, argv] = pinnedCommand(cpu, cmd, args);
   const child = spawn(file, argv, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
@@ -102,6 +107,28 @@ export async function rssKiB(pid: number): Promise<number> {
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]);
+}
+
+/**
+ * `pid` and every live descendant of it (children, their children, ...), parents first: the processes whose CPU
+ * is a multi-process server's cost (certgate's primary and its cluster workers, nginx's master and workers). Read
+ * from /proc/N/stat's ppid field; a process that exits while the table is read is left out.
+ */
+export async function processTree(pid: number): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (Number.isInteger(ppid)) parentOf.set(Number(name), ppid);
+  }
+  if (!parentOf.has(pid)) return [];
+  const tree = [pid];
+  for (let i = 0; i < tree.length && i < 10_000; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
 }
 
 /** The last `n` lines of a log file, for error messages. */

@@ -13,9 +13,14 @@ import { freePort, rssKiB, setNiceness, tail, waitForPort, type Pinned } from '.
 import { SCENARIO_IDS, SCENARIOS, formatMarkdown, formatText, summarize, type Sample, type ScenarioId } from './report.ts';
 import { TARGETS, probeTarget, startTarget, type RunningTarget, type TargetName, type TargetSpec } from './targets.ts';
 import { formatTcp, runTcpScenario, type TcpSample, type TcpTargetName } from './tcp.ts';
+import { runWorkersScenario } from './workers.ts';
+import { formatWorkers, planCores, summarizeWorkers, type WorkersSample, type WorkersTarget } from './workers-report.ts';
 
-/** Every scenario `--scenarios` takes: the HTTP ones of report.ts, and `tcp` (bench/tcp.ts, reported apart). */
-const ALL_SCENARIOS = [...SCENARIO_IDS, 'tcp'] as const;
+/**
+ * Every scenario `--scenarios` takes: the HTTP ones of report.ts, `tcp` (bench/tcp.ts) and `workers`
+ * (bench/workers.ts), the last two reported apart.
+ */
+const ALL_SCENARIOS = [...SCENARIO_IDS, 'tcp', 'workers'] as const;
 type AnyScenario = (typeof ALL_SCENARIOS)[number];
 
 const HELP = `usage: npm run bench -- [options]
@@ -24,6 +29,10 @@ const HELP = `usage: npm run bench -- [options]
   --scenarios LIST   ${ALL_SCENARIOS.join(',')} (default: all)
                      tcp: mTLS tunnels through nginx stream and certgate's tcp: listener (bulk MB/s, new tunnels/s;
                      at most 8 bulk tunnels, --hs-conns new-tunnel workers; bare-node has no tcp mode)
+                     workers: certgate workers: N against nginx worker_processes N on cores 0..N-1, and both
+                     with 1 worker on those cores; ECDSA handshakes and keep-alive; ratios to nginx, scaling N/1
+                     and gateway CPU per request (all its processes) N vs 1; nginx and certgate only
+  --workers N        N for the workers scenario (default: the cores this process may use, ${availableParallelism()} here)
   --runs N           runs per target and scenario, interleaved; medians are reported (default 3)
   --duration S       measured seconds per run (default 5)
   --warmup S         unmeasured seconds before each run (default 1)
@@ -38,6 +47,8 @@ const HELP = `usage: npm run bench -- [options]
                      machine, at the expense of whatever else runs there; default 0 = off)
 
 Pinning: each target runs alone on core 0 (taskset -c 0); the load generator and the upstream nginx share core 1.
+The workers scenario runs every gateway on cores 0..N-1, and the generator and its upstream on the cores left over
+or, when there are none (N = all cores), on those same cores.
 `;
 
 const CPU_TARGET = 0;
@@ -56,6 +67,7 @@ interface Options {
   json?: string;
   keep: boolean;
   nice: number;
+  workers: number;
 }
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T[] | undefined {
@@ -78,6 +90,7 @@ function parseOptions(argv: string[]): Options | null {
       targets: { type: 'string' }, scenarios: { type: 'string' }, runs: { type: 'string' }, duration: { type: 'string' },
       warmup: { type: 'string' }, quick: { type: 'boolean' }, conns: { type: 'string' }, 'hs-conns': { type: 'string' },
       'idle-conns': { type: 'string' }, 'access-log': { type: 'boolean' }, json: { type: 'string' }, keep: { type: 'boolean' }, nice: { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -103,6 +116,7 @@ function parseOptions(argv: string[]): Options | null {
     json: v.json,
     keep: v.keep ?? false,
     nice: v.nice === undefined ? 0 : niceValue(v.nice),
+    workers: Math.round(num(v.workers, availableParallelism(), '--workers')),
   };
 }
 
@@ -225,6 +239,8 @@ async function main(): Promise<number> {
   }
   setNiceness(o.nice);
   if (availableParallelism() < 2) throw new Error('bench needs 2 cores: the target on core 0, the load generator on core 1');
+  // refuse a bad --workers before anything starts (not after the other scenarios ran)
+  const corePlan = o.scenarios.includes('workers') ? planCores(o.workers, availableParallelism()) : undefined;
   const info = await machine();
   console.log(`certgate bench  ${info.date}  ${info.nproc} cores  ${info.cpu}  load ${info.loadavg}`);
   console.log(`node ${info.node} (OpenSSL ${info.nodeOpenssl})  nginx ${info.nginx}  ${info.systemOpenssl}`);
@@ -274,8 +290,10 @@ async function main(): Promise<number> {
       }
     }
     const perRun = o.duration + o.warmup + 1.5;
-    const httpScenarios = o.scenarios.filter((s): s is ScenarioId => s !== 'tcp');
-    const estimate = (httpScenarios.length + (o.scenarios.includes('tcp') ? 2 : 0)) * o.runs * targets.length * perRun;
+    const httpScenarios = o.scenarios.filter((s): s is ScenarioId => s !== 'tcp' && s !== 'workers');
+    const workersTargets = targets.filter((t): t is WorkersTarget => t === 'nginx' || t === 'certgate');
+    const estimate = (httpScenarios.length + (o.scenarios.includes('tcp') ? 2 : 0)) * o.runs * targets.length * perRun
+      + (corePlan ? 2 * 2 * o.runs * workersTargets.length * (perRun + 1) : 0);
     console.log(`targets ${targets.join(', ')}; ${o.runs} run(s) x ${o.duration}s per target and scenario; about ${Math.ceil(estimate / 60)} min`);
 
     const samples: Sample[] = [];
@@ -305,17 +323,32 @@ async function main(): Promise<number> {
         return [];
       });
     }
+    let workersSamples: WorkersSample[] = [];
+    if (corePlan) {
+      console.log(`\n== workers: certgate workers: ${o.workers} vs nginx worker_processes ${o.workers} on cores ${corePlan.gateway}, and both with 1 worker there`);
+      console.log(`   generator + upstream on cores ${corePlan.generator}${corePlan.shared ? ' (shared with the gateway: no core left over)' : ''}`);
+      workersSamples = await runWorkersScenario({
+        dir, certs: pki.ec, loadgen, targets: workersTargets, workers: o.workers, plan: corePlan, runs: o.runs,
+        durationS: o.duration, warmupS: o.warmup, conns: o.conns, hsConns: o.hsConns, accessLog: o.accessLog, live,
+      }, (line) => console.log(line)).catch((err: Error) => {
+        console.log(`  workers FAILED: ${err.message}`);
+        return [];
+      });
+    }
     if (samples.length) {
       const rows = summarize(samples, targets);
       console.log(`\n==== medians of ${o.runs} run(s); ratio = target / nginx ====${formatText(rows)}\n`);
       console.log(formatMarkdown(rows));
-      if (o.json) await writeFile(o.json, JSON.stringify({ machine: info, options: o, samples, rows, tcpSamples }, null, 2) + '\n');
-    } else if (o.json) {
-      await writeFile(o.json, JSON.stringify({ machine: info, options: o, tcpSamples }, null, 2) + '\n');
+    }
+    const workersSummary = corePlan && workersSamples.length ? summarizeWorkers(workersSamples, o.workers) : undefined;
+    if (o.json) {
+      const rows = samples.length ? summarize(samples, targets) : undefined;
+      await writeFile(o.json, JSON.stringify({ machine: info, options: o, samples, rows, tcpSamples, workersSamples, workersSummary }, null, 2) + '\n');
     }
     if (tcpSamples.length) console.log(`\n==== tcp: medians of ${o.runs} run(s) ====\n${formatTcp(tcpSamples)}`);
+    if (corePlan && workersSummary) console.log(`\n==== workers: medians of ${o.runs} run(s) ====\n${formatWorkers(workersSummary, corePlan)}`);
     if (o.keep) console.log(`\nkept ${dir}`);
-    return samples.length || tcpSamples.length ? 0 : 1;
+    return samples.length || tcpSamples.length || workersSamples.length ? 0 : 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

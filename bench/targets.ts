@@ -8,7 +8,7 @@ import type { ConfigInput } from '../src/config/schema.ts';
 import type { BareProxyConfig } from './bare-node-proxy.ts';
 import type { CertSet } from './pki.ts';
 import { gatewayNginxConf, startNginx, writeNginxConf, type UpstreamTarget } from './nginx.ts';
-import { freePort, startPinned, waitForPort, tail, type Pinned } from './proc.ts';
+import { freePort, startPinned, waitForPort, tail, type CpuSet, type Pinned } from './proc.ts';
 
 export const TARGETS = ['nginx', 'certgate', 'bare-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -23,6 +23,16 @@ export interface TargetSpec {
   certs: CertSet;
   upstream: UpstreamTarget;
   accessLog: boolean;
+  /**
+   * Absent: one process (the per-core scenarios). Set (the `workers` scenario): certgate `workers: N` with a pid
+   * file (written once every worker serves), nginx a master with `worker_processes N`.
+   */
+  workers?: number;
+}
+
+/** Where certgate's pid file goes when spec.workers is set: its appearance means every worker is serving. */
+export function certgatePidFile(spec: TargetSpec): string {
+  return join(spec.dir, 'certgate.pid');
 }
 
 export interface RunningTarget {
@@ -42,8 +52,10 @@ export function certgateConfig(spec: TargetSpec, port: number): ConfigInput {
     ? { url: `https://127.0.0.1:${up.port}`, tls: { ca: up.tls.ca, cert: up.tls.cert, key: up.tls.key, servername: up.tls.servername } }
     : `http://127.0.0.1:${up.port}`;
   return {
-    // per-core scenarios: one process on the one core it is pinned to (workers: auto would time-share that core)
-    workers: 1,
+    // per-core scenarios: one process on the one core it is pinned to (workers: auto would time-share that core);
+    // the workers scenario sets the count and a pid file, so the harness knows when every worker serves
+    workers: spec.workers ?? 1,
+    ...(spec.workers === undefined ? {} : { pidFile: certgatePidFile(spec) }),
     servers: [
       {
         listen: `127.0.0.1:${port}`,
@@ -74,7 +86,7 @@ export function bareProxyConfig(spec: TargetSpec, port: number): BareProxyConfig
  * Writes the target's config into spec.dir, starts it pinned to `cpu`, waits until it accepts connections. A port
  * picked by freePort() can be taken by someone else before the target binds it: that case is retried on a new port.
  */
-export async function startTarget(name: TargetName, spec: TargetSpec, cpu: number | null): Promise<RunningTarget> {
+export async function startTarget(name: TargetName, spec: TargetSpec, cpu: CpuSet): Promise<RunningTarget> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startTargetOnce(name, spec, cpu, await freePort());
@@ -85,7 +97,7 @@ export async function startTarget(name: TargetName, spec: TargetSpec, cpu: numbe
   }
 }
 
-async function startTargetOnce(name: TargetName, spec: TargetSpec, cpu: number | null, port: number): Promise<RunningTarget> {
+async function startTargetOnce(name: TargetName, spec: TargetSpec, cpu: CpuSet, port: number): Promise<RunningTarget> {
   await mkdir(spec.dir, { recursive: true });
   let proc: Pinned;
   let logFile: string;
@@ -100,6 +112,7 @@ async function startTargetOnce(name: TargetName, spec: TargetSpec, cpu: number |
         clientCa: spec.certs.caCert,
         upstream: spec.upstream,
         accessLog: spec.accessLog,
+        workers: spec.workers,
       }),
     );
     proc = startNginx('nginx', spec.dir, conf, cpu);

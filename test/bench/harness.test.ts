@@ -10,10 +10,12 @@ import { loadConfigFile } from '../../src/config/load.ts';
 import { buildLoadgen, holdIdle, runLoad } from '../../bench/loadgen.ts';
 import { BODY_100, gatewayNginxConf, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from '../../bench/nginx.ts';
 import { makeBenchPki, type BenchPki } from '../../bench/pki.ts';
-import { freePort, rssKiB, waitForPort, type Pinned } from '../../bench/proc.ts';
+import { freePort, processTree, rssKiB, waitForPort, type Pinned } from '../../bench/proc.ts';
 import { boundNote, median, summarize, type Row, type Sample } from '../../bench/report.ts';
-import { certgateConfig, probeTarget, startTarget, type RunningTarget, type TargetSpec } from '../../bench/targets.ts';
+import { certgateConfig, certgatePidFile, probeTarget, startTarget, type RunningTarget, type TargetSpec } from '../../bench/targets.ts';
 import { certgateTcpConfig, streamNginxConf } from '../../bench/tcp.ts';
+import { expectedProcesses, stopTree, waitServing } from '../../bench/workers.ts';
+import { treeCpu } from '../../bench/workers-report.ts';
 
 let dir: string;
 let pki: BenchPki;
@@ -164,4 +166,38 @@ test('report: each figure is labelled target-bound, generator-bound or contended
     { row: {}, want: /^$/ },
   ];
   for (const { row, want } of rows) assert.match(boundNote({ ...base, ...row }), want, JSON.stringify(row));
+});
+
+test('workers scenario: nginx with 2 workers and certgate with workers: 2 serve as whole process trees, CPU summed over each', async () => {
+  const text = gatewayNginxConf({ dir: join(dir, 'conf-w2'), port: 1, serverCert: pki.ec.serverCert, serverKey: pki.ec.serverKey, clientCa: pki.ec.caCert, upstream: plain, workers: 2 });
+  assert.match(text, /^worker_processes 2;$/m);
+  assert.match(text, /^master_process on;$/m);
+  assert.match(text, /listen 127\.0\.0\.1:1 ssl http2 reuseport;/);
+  assert.doesNotMatch(gatewayNginxConf({ dir: join(dir, 'conf-w0'), port: 1, serverCert: pki.ec.serverCert, serverKey: pki.ec.serverKey, clientCa: pki.ec.caCert, upstream: plain }), /reuseport|master_process on/);
+  for (const target of ['nginx', 'certgate'] as const) {
+    const s = { ...spec(`w2-${target}`, plain), workers: 2 };
+    const t = await startTarget(target, s, null);
+    running.push(t.proc);
+    let tree: number[] = [t.proc.pid];
+    try {
+      tree = await waitServing(t, s, target, 2);
+      assert.equal(tree.length, expectedProcesses(target, 2));
+      assert.equal(tree[0], t.proc.pid);
+      if (target === 'certgate') assert.equal((await readFile(certgatePidFile(s), 'utf8')).trim(), String(t.proc.pid));
+      const probe = await probeTarget(t, pki.ec, BODY_100.length);
+      assert.ok(probe.ok, probe.detail);
+      const r = await runLoad({ binary: loadgen, port: t.port, cert: pki.ec.clientCert, key: pki.ec.clientKey, cpu: null, mode: 'keepalive', conns: 4, durationS: 0.4, warmupS: 0.1, watch: tree });
+      assert.ok(r.ok2xx > 0, JSON.stringify(r));
+      assert.equal(r.errors + r.non2xx, 0, r.lastError);
+      const cpu = treeCpu(r.watchCpu, tree);
+      assert.ok(cpu !== undefined && cpu > 0, `${target}: ${JSON.stringify(r.watchCpu)}`);
+    } finally {
+      await stopTree(t, tree);
+    }
+    const left = (await Promise.all(tree.map((pid) => processTree(pid)))).flat();
+    assert.deepEqual(left, [], `${target}: processes left after stopTree`);
+  }
+  // one worker: nginx is a master and one worker, certgate a single process
+  assert.equal(expectedProcesses('nginx', 1), 2);
+  assert.equal(expectedProcesses('certgate', 1), 1);
 });
