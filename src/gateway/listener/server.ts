@@ -1,7 +1,7 @@
 // One listener: the acceptor (its bound socket), the registry of its open connections, and the protocol handler in
 // force (a TLS server speaking h2 and HTTP/1.1 by ALPN, a plain HTTP/1.1 server, or TCP mode: TLS, then a byte pipe).
 // Reloads swap the runtime in place, or put a new handler in force when what the listener speaks changes.
-import { createServer as createHttpServer } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createSecureServer, getPackedSettings, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
@@ -266,7 +266,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     if (rt.tcp !== null) return makeTcpHandler(rt);
     if (!rt.tls) {
       // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
-      const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
+      const plain = http.createServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
       const handler: Handler = { tls: false, kind: 'http', server: plain, rt };
       wireHttp1(handler);
       return handler;
