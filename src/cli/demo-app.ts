@@ -1,5 +1,5 @@
 // The demo's stand-in app: a tiny loopback HTTP server that shows what the gateway told it about the client.
-import { createServer } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { Server } from 'node:http';
 
 const SHOWN = ['x-client-verify', 'x-client-subject', 'x-client-issuer', 'x-client-serial', 'x-client-fingerprint', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
@@ -22,7 +22,7 @@ any such header a client sends before setting its own.</p>
 
 /** Starts the demo app on 127.0.0.1 (port 0 = any free one). */
 export function startDemoApp(port = 0): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const body = req.url?.startsWith('/api/')
       ? JSON.stringify({ path: req.url, client: req.headers['x-client-subject'] ?? null, verify: req.headers['x-client-verify'] ?? null }) + '\n'
       : page(req.url ?? '/', req.headers);

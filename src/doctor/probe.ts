@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, checkServerIdentity } from 'node:tls';
 import type { ConnectionOptions, DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { request as httpRequest } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { IncomingMessage } from 'node:http';
 import { certFacts } from './certs.ts';
 import type { CertFacts } from './certs.ts';
@@ -204,7 +204,7 @@ function getOverSocket(socket: TLSSocket, o: ProbeOptions): Promise<{ http: Http
       socket.destroy();
       resolve({ http, later });
     };
-    const req = httpRequest({
+    const req = http.request({
       createConnection: () => socket,
       method: 'GET',
       path: target.path,

@@ -1,5 +1,5 @@
 // Prometheus metrics on certgate's own prom-client Registry, and the small plain-HTTP server that exposes them.
-import { createServer } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
@@ -368,7 +368,7 @@ export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
  * /healthz (200 while the process answers at all) and /readyz (200, or 503 with one reason per line).
  */
 export function startMetricsServer(registry: MetricsSource, host: string, port: number, probes?: Probes): Promise<MetricsServer> {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && probes && path === '/healthz') {

@@ -3,7 +3,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ServerResponse } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +20,7 @@ const UNSAFE_VALUE = /[\r\n\0]/;
 
 /** Writes the error page as a raw HTTP/1.1 response on an upgrade socket and closes it. */
 function refuse(deps: HandlerDeps, rt: ListenerRuntime, req: IncomingMessage, socket: Duplex, d: Decision, reason: ReasonCode, start: number): void {
-  const res = new ServerResponse(req);
+  const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
   res.on('finish', () => socket.end());
@@ -38,7 +38,7 @@ export function handleUpgrade(rt: ListenerRuntime, deps: HandlerDeps, req: Incom
     // never get here: the listener's shouldUpgradeCallback (server.ts) has Node's parser treat them as the ordinary
     // requests they also are, body included. On older Node the parser stops after the headers and leaves any body
     // on the socket, unparsed: such a request is refused (400) rather than forwarded with its body lost.
-    const res = new ServerResponse(req);
+    const res = new http.ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
     res.on('finish', () => socket.end());

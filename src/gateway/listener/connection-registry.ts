@@ -95,6 +95,11 @@ export interface RegistryOptions {
 
 let ids = 0;
 
+/** The key accepted sockets are found by until their TLS socket is established: the peer's address and port. */
+function peerKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
 /**
  * The registry of one listener. Lookups by TLS socket or HTTP/2 session go through WeakMaps it owns; entries are
  * removed when the TCP socket closes. Nothing here is module-level state except the id counter.
@@ -111,8 +116,40 @@ export class ConnectionRegistry {
   /** Runs on every sweep (the listener re-checks work whose certificate may have expired meanwhile). */
   onSweep: (() => void) | undefined;
 
+  readonly #onClose: (this: Socket) => void;
+  readonly #onEnd: (this: Socket) => void;
+  readonly #onDeadline: (conn: ClientConnection) => void;
+
   constructor(options: RegistryOptions) {
     this.#o = options;
+    const registry = this;
+    this.#onClose = function (this: Socket) {
+      registry.#closed(this);
+    };
+    this.#onEnd = function (this: Socket) {
+      if (registry.#byHolder.get(this)?.established === false) this.destroy();
+    };
+    this.#onDeadline = (conn) => {
+      if (conn.established) return;
+      this.hit('handshake_timeout', conn.ip);
+      this.#o.metrics.handshakeFailures.inc({ reason: 'timeout' });
+      conn.raw.destroy();
+    };
+  }
+
+  /** The accepted socket closed: every path a connection ends by comes here, once. */
+  #closed(raw: Socket): void {
+    const conn = this.#byHolder.get(raw);
+    if (conn === undefined || !this.#open.delete(conn)) return;
+    clearTimeout(conn.deadline);
+    conn.deadline = undefined;
+    // still there when the handshake never finished (the address was read at admission, so Node still has it)
+    const key = peerKey(raw);
+    if (this.#byPeer.get(key) === conn) this.#byPeer.delete(key);
+    const n = (this.#perIp.get(conn.ip) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(conn.ip);
+    else this.#perIp.set(conn.ip, n);
+    if (conn.protocol) this.#o.metrics.connections.dec({ protocol: conn.protocol });
   }
 
   get size(): number {
@@ -160,39 +197,31 @@ export class ConnectionRegistry {
     };
     this.#open.add(conn);
     this.#perIp.set(ip, fromIp + 1);
-    const key = `${raw.remoteAddress}|${raw.remotePort}`;
-    this.#byPeer.set(key, conn);
     this.#byHolder.set(raw, conn);
-    if (!tls) this.#o.metrics.connections.inc({ protocol: plainProtocol });
+    // Listeners and the deadline are functions shared by every connection: an idle connection holds its entry and
+    // nothing else of the registry's (no closure per connection, no `once` wrappers).
+    raw.on('close', this.#onClose);
     if (tls) {
-      conn.deadline = setTimeout(() => {
-        if (conn.established) return;
-        this.hit('handshake_timeout', ip);
-        this.#o.metrics.handshakeFailures.inc({ reason: 'timeout' });
-        raw.destroy();
-      }, limits.handshakeMs);
+      // only the TLS layer needs the address lookup, and only until the handshake finished (see established())
+      this.#byPeer.set(peerKey(raw), conn);
+      conn.deadline = setTimeout(this.#onDeadline, limits.handshakeMs, conn);
+      // a client that half-closes before the handshake completed will never complete it
+      raw.on('end', this.#onEnd);
+    } else {
+      this.#o.metrics.connections.inc({ protocol: plainProtocol });
     }
-    raw.once('close', () => {
-      clearTimeout(conn.deadline);
-      this.#open.delete(conn);
-      if (this.#byPeer.get(key) === conn) this.#byPeer.delete(key);
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
-      if (conn.protocol) this.#o.metrics.connections.dec({ protocol: conn.protocol });
-    });
-    // a client that half-closes before the handshake completed will never complete it
-    if (tls) raw.once('end', () => {
-      if (!conn.established) raw.destroy();
-    });
     this.#armSweep(limits);
     return conn;
   }
 
   /** Marks the connection behind `socket` (the TLS socket of an accepted raw socket) established. */
   established(socket: Socket, protocol: ConnectionProtocol): ClientConnection | undefined {
-    const conn = this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+    const key = peerKey(socket);
+    const conn = this.#byPeer.get(key);
     if (conn === undefined) return undefined;
+    // from here on the TLS socket (and an HTTP/2 session, attached before this) lead to the entry: the address
+    // key and its map slot are not kept for the connection's life
+    this.#byPeer.delete(key);
     conn.established = true;
     clearTimeout(conn.deadline);
     conn.deadline = undefined;
@@ -208,7 +237,7 @@ export class ConnectionRegistry {
   /** Links an HTTP/2 session to its connection. */
   attachSession(session: ServerHttp2Session): ClientConnection | undefined {
     const socket = session.socket;
-    const conn = this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+    const conn = this.#byPeer.get(peerKey(socket));
     if (conn === undefined) return undefined;
     conn.session = session;
     this.#byHolder.set(session, conn);
@@ -217,7 +246,7 @@ export class ConnectionRegistry {
 
   /** The connection a TLS socket wraps, also before its handshake finished (by the peer's address and port). */
   accepted(socket: Socket): ClientConnection | undefined {
-    return this.#byPeer.get(`${socket.remoteAddress}|${socket.remotePort}`);
+    return this.#byPeer.get(peerKey(socket));
   }
 
   /** The connection of a TLS socket, raw socket or HTTP/2 session. */
@@ -237,7 +266,10 @@ export class ConnectionRegistry {
   /** Registers work resting on the connection's identity; returns the function that unregisters it. */
   bind(conn: ClientConnection, work: BoundWork): () => void {
     (conn.work ??= new Set()).add(work);
-    return () => conn.work?.delete(work);
+    return () => {
+      // an idle keep-alive connection keeps no empty set (and its hash table) between requests
+      if (conn.work?.delete(work) && conn.work.size === 0) conn.work = null;
+    };
   }
 
   /** Closes every open connection at once (stop after the drain timeout). */

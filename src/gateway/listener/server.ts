@@ -1,7 +1,7 @@
 // One listener: the acceptor (its bound socket), the registry of its open connections, and the protocol handler in
 // force (a TLS server speaking h2 and HTTP/1.1 by ALPN, a plain HTTP/1.1 server, or TCP mode: TLS, then a byte pipe).
 // Reloads swap the runtime in place, or put a new handler in force when what the listener speaks changes.
-import { createServer as createHttpServer } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createSecureServer, getPackedSettings, constants as h2 } from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
@@ -96,6 +96,11 @@ function clientErrorResponse(rt: ListenerRuntime, err: NodeJS.ErrnoException): {
 
 /** After drain's deadline ended the tunnels with a FIN, how long they may take to close before being destroyed. */
 const TUNNEL_END_GRACE_MS = 1_000;
+
+/** A socket error ends the socket (one function for every connection, not a closure each). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
 
 /** How long a socket that got its error page may take to read it before it is destroyed. */
 const ERROR_PAGE_GRACE_MS = 2_000;
@@ -261,7 +266,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     if (rt.tcp !== null) return makeTcpHandler(rt);
     if (!rt.tls) {
       // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
-      const plain = createHttpServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
+      const plain = http.createServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
       const handler: Handler = { tls: false, kind: 'http', server: plain, rt };
       wireHttp1(handler);
       return handler;
@@ -317,7 +322,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
   };
   const emitTo = (handler: Handler, conn: ClientConnection, raw: Socket) => {
     conn.handler = handler;
-    raw.on('error', () => raw.destroy());
+    raw.on('error', destroyOnError);
     // TCP mode passes half-closes on: the TLS socket takes allowHalfOpen from the socket it wraps
     if (handler.kind === 'tcp') raw.allowHalfOpen = true;
     handler.server.emit('connection', raw);
@@ -336,7 +341,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         return;
       }
       // PROXY protocol: the header comes before the first TLS byte; from a balancer it is required, from others refused
-      raw.on('error', () => raw.destroy());
+      raw.on('error', destroyOnError);
       const fromBalancer = proxy.from.contains(raw.remoteAddress ?? '');
       // anyone else is admitted first (connection limits, the handshake deadline), then only peeked at
       const conn = fromBalancer ? null : registry.admit(raw, handler.tls, handler.kind === 'tcp' ? 'tcp' : 'plain');
@@ -399,7 +404,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
         const v = work.forwarded && hopTrusted ? forwardedVerdict(work.forwarded.sent, work.forwarded.repeated, hop, rt.trust, now) : verdict;
         const decision = authorize(work.route, { identity: v.identity, verifyReason: v.reason, sourceIp: conn.ip });
         if (decision.allowed) continue;
-        conn.work.delete(work);
+        conn.work?.delete(work); // the set goes (null) once its last work unbinds
         shared.metrics.trustClosed.inc({ kind: work.kind, reason: decision.reason });
         shared.logger.info({ event: 'trust.work_closed', kind: work.kind, reason: decision.reason, ip: conn.ip, subject: conn.state.presented?.subject, serial: conn.state.presented?.serial, listen: rt.listen },
           `${work.kind} closed: its client certificate is refused now (${decision.reason})`);

@@ -215,6 +215,9 @@ function derivePeer(state: ConnectionState, trust: RevocationSource | null, poli
   const leaf = state.leaf;
   if (leaf === null) return;
   const peer = peerInfo(leaf, trust);
+  // The cache is keyed by the exact DER, so its first certificate is this one: connections presenting the same
+  // certificate share that object, and this connection's own copy (native X509 plus the DER that `raw` keeps) goes.
+  state.leaf = peer.chain[0];
   let tlsReason = state.opensslReason;
   if (tlsReason === null && !peer.anchored) tlsReason = 'unknown_ca';
   if (tlsReason === null && peer.depth > policy.verifyDepth) tlsReason = 'chain_too_deep';

@@ -1,6 +1,6 @@
 // CRLs by URL: fetched at start, kept current by long-poll (certgate ca serve) or conditional GET, verified, cached on disk.
 import { readFileSync, mkdirSync, unlinkSync, existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createHash, X509Certificate } from 'node:crypto';
@@ -54,7 +54,7 @@ interface Response {
 /** One GET; rejects on connection errors, timeouts and oversized bodies. `onRequest` hands out the request so close() can abort it. */
 function get(url: string, headers: Record<string, string>, timeoutMs: number, onRequest: (req: ClientRequest | null) => void): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const request = url.startsWith('https:') ? httpsRequest : http.request;
     const req = request(url, { method: 'GET', headers: { 'user-agent': 'certgate', ...headers }, agent: false, timeout: timeoutMs });
     onRequest(req);
     const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), timeoutMs);

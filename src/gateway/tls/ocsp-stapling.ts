@@ -1,6 +1,6 @@
 // OCSP stapling for the served certificates: fetch each one's response from its responder, verify it, keep it in
 // memory and in `<cert>.ocsp` beside the certificate, refresh it before it ends, and hand it to the TLS server.
-import { request } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../../core/fs-atomic.ts';
@@ -60,7 +60,7 @@ class FetchError extends Error {
 
 function post(url: string, body: Uint8Array, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {
+    const req = http.request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response', 'content-length': body.length },
       timeout: timeoutMs,

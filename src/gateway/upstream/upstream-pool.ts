@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { checkServerIdentity, createSecureContext } from 'node:tls';
 import { createHash } from 'node:crypto';
 import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
-import { Pool, buildConnector } from 'undici';
+import { Pool, buildConnector } from './undici-parts.ts';
 import { GatewayError } from '../../core/errors.ts';
 import { parseDuration } from '../../core/duration.ts';
 import { tagTlsAlerts } from './upstream-errors.ts';
@@ -311,7 +311,7 @@ export class UpstreamPools {
     // it changes. The name sent as SNI and verified is the upstream's own: tls.servername, else the URL's host (no SNI
     // for an IP, whose IP SAN is verified). proxy-http.ts passes `sniKey` with every request so undici never sees a
     // change; this connector then connects with the pinned name whatever undici passes.
-    const connector = buildConnector({ timeout: connectTimeoutMs, ...(tlsOptions ?? {}) } as buildConnector.BuildOptions);
+    const connector = buildConnector({ timeout: connectTimeoutMs, ...(tlsOptions ?? {}) } as Parameters<typeof buildConnector>[0]);
     const pinned = tlsOptions?.servername;
     const pool = new Pool(parsed.origin, {
       // the gate admits at most this many requests; the pool never opens more connections than that

@@ -1,5 +1,5 @@
 // `ca serve` as one object: the served CAs, their routes, the listeners (HTTP or HTTPS, optional metrics one), start and close.
-import { createServer } from 'node:http';
+import { http } from '../../core/node-http.ts';
 import type { Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -117,14 +117,14 @@ export function createCaService(o: CaServiceOptions): CaService {
       table = buildRouteTable(served.map((s) => ({ name: s.name, dir: s.ca.dir, basePath: s.basePath })), o.metricsListen === undefined);
       for (const s of served) await s.begin();
       const handler = createRequestHandler({ table, cas: served, waiters, metrics, maxWaitSeconds, health });
-      main = o.tls ? createTlsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createServer(handler);
+      main = o.tls ? createTlsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : http.createServer(handler);
       main.requestTimeout = 30_000;
       main.headersTimeout = 10_000;
       const address = await listenOn(main, o.listen, '--listen');
       let metricsAddress: AddressInfo | undefined;
       if (o.metricsListen) {
         const sideTable = buildRouteTable([], true);
-        side = createServer(createRequestHandler({ table: sideTable, cas: [], waiters, metrics, maxWaitSeconds: 0, health }));
+        side = http.createServer(createRequestHandler({ table: sideTable, cas: [], waiters, metrics, maxWaitSeconds: 0, health }));
         try {
           metricsAddress = await listenOn(side, o.metricsListen, '--metrics');
         } catch (err) {
