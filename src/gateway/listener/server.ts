@@ -8,7 +8,7 @@ import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, Server
 import { createServer as createNetServer } from 'node:net';
 import type { Socket, Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, createSecureContext } from 'node:tls';
-import type { TLSSocket, SecureContextOptions, Server as TlsServer } from 'node:tls';
+import type { TLSSocket, SecureContext, SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { handleRequest, connectionOf } from '../http/request-handler.ts';
 import type { HandlerDeps } from '../http/request-handler.ts';
@@ -73,6 +73,29 @@ interface Handler {
   server: Http2SecureServer | HttpServer | TlsServer | NetServer;
   /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
   rt: ListenerRuntime;
+  /** handlerShape() of the runtime it was built for: a reload that changes it gets a new handler. */
+  shape: string;
+}
+
+/**
+ * What a handler's server is built with and cannot change in place: protocol, TLS or not, and which JavaScript
+ * callbacks the handshake makes. Each callback costs a round trip into JS inside every handshake, so each is
+ * installed only when the config needs it: the certificate callback (per-site contexts by SNI, OCSP staples) when a
+ * site has its own certificate or a served certificate can be stapled; the ALPN callback when h2 is off (with h2
+ * on, Node's static list h2, http/1.1 picks).
+ */
+function handlerShape(rt: ListenerRuntime): string {
+  const kind = rt.tcp !== null ? 'tcp' : 'http';
+  if (!rt.tls || !rt.tlsMaterial) return `${kind}:plain`;
+  const sni = rt.tlsMaterial.contexts.length > 0 ? 'sni' : 'one-cert';
+  const ocsp = rt.tlsMaterial.staplable ? 'staple' : 'no-staple';
+  return kind === 'tcp' ? `tcp:tls:${sni}:${ocsp}` : `http:tls:${sni}:${ocsp}:${rt.config.http2 ? 'h2' : 'h1-only'}`;
+}
+
+/** The per-site context chooser, for a handler whose shape says SNI; undefined (no callback at all) otherwise. */
+function sniCallback(handler: Handler): ((servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void) | undefined {
+  if (!handler.rt.tlsMaterial || handler.rt.tlsMaterial.contexts.length === 0) return undefined;
+  return (servername, cb) => cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined);
 }
 
 function tlsClientReason(err: NodeJS.ErrnoException, socket: TLSSocket): ReasonCode | 'handshake' {
@@ -213,8 +236,9 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
 
   /**
    * Node emits OCSPRequest on the server object when a client asks for certificate status (status_request), also for
-   * sockets handed over with emit('connection'), with the certificate of the context SNI picked. A listener that
-   * staples nothing answers null: the handshake goes on without a staple.
+   * sockets handed over with emit('connection'), with the certificate of the context SNI picked. It is attached only
+   * when a served certificate can be stapled (handlerShape); a certificate without a staple yet is answered null and
+   * the handshake goes on without one.
    */
   const onOcspRequest = (handler: Handler) => (certificate: Buffer, _issuer: Buffer | null, callback: (err: Error | null, response?: Buffer | null) => void) => {
     const material = handler.rt.tlsMaterial;
@@ -235,7 +259,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
    */
   const makeTcpHandler = (rt: ListenerRuntime): Handler => {
     if (!rt.tls) {
-      const handler = { tls: false, kind: 'tcp', rt } as Handler;
+      const handler = { tls: false, kind: 'tcp', rt, shape: handlerShape(rt) } as Handler;
       handler.server = createNetServer({ allowHalfOpen: true }, (socket: Socket) => {
         socket.setNoDelay(true);
         handleTcp(handler.rt, deps, registry.of(socket), socket);
@@ -243,13 +267,12 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return handler;
     }
     const material = rt.tlsMaterial!;
-    const handler = { tls: true, kind: 'tcp', rt } as Handler;
+    const handler = { tls: true, kind: 'tcp', rt, shape: handlerShape(rt) } as Handler;
     const tlsServer = createTlsServer({
       ...material.base,
       requestCert: material.requestCert,
       rejectUnauthorized: material.rejectUnauthorized,
-      SNICallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) =>
-        cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined),
+      SNICallback: sniCallback(handler),
     });
     handler.server = tlsServer;
     tlsServer.on('secureConnection', (socket: TLSSocket) => {
@@ -258,7 +281,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       handleTcp(handler.rt, deps, conn, socket);
     });
     tlsServer.on('tlsClientError', onTlsClientError(handler));
-    tlsServer.on('OCSPRequest', onOcspRequest(handler));
+    if (material.staplable) tlsServer.on('OCSPRequest', onOcspRequest(handler));
     return handler;
   };
 
@@ -267,22 +290,22 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     if (!rt.tls) {
       // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
       const plain = http.createServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
-      const handler: Handler = { tls: false, kind: 'http', server: plain, rt };
+      const handler: Handler = { tls: false, kind: 'http', server: plain, rt, shape: handlerShape(rt) };
       wireHttp1(handler);
       return handler;
     }
     const material = rt.tlsMaterial!;
-    const handler = { tls: true, kind: 'http', rt } as Handler;
+    const handler = { tls: true, kind: 'http', rt, shape: handlerShape(rt) } as Handler;
     const tlsServer = createSecureServer({
       ...material.base,
       requestCert: material.requestCert,
       rejectUnauthorized: material.rejectUnauthorized,
       allowHTTP1: true,
-      // ALPN chosen per connection so a reload can turn h2 on or off
-      ALPNCallback: ({ protocols }: { protocols: string[] }) =>
-        handler.rt.config.http2 && protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined,
-      SNICallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) =>
-        cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined),
+      // h2 on: Node's own ALPN list (h2, then http/1.1); a client offering only other protocols gets the
+      // no_application_protocol alert (RFC 7301; nginx does the same). h2 off: a callback, since http2 replaces any
+      // ALPNProtocols given to it
+      ALPNCallback: rt.config.http2 ? undefined : ({ protocols }: { protocols: string[] }) => (protocols.includes('http/1.1') ? 'http/1.1' : undefined),
+      SNICallback: sniCallback(handler),
       settings: http2Settings(rt),
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
@@ -305,7 +328,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       if (conn) conn.handler = handler;
     });
     tlsServer.on('tlsClientError', onTlsClientError(handler));
-    tlsServer.on('OCSPRequest', onOcspRequest(handler));
+    if (material.staplable) tlsServer.on('OCSPRequest', onOcspRequest(handler));
     wireHttp1(handler);
     return handler;
   };
@@ -426,7 +449,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return acceptor.listen(initial.host, initial.port, initial.listen, shared.listenOptions);
     },
     prepare(next) {
-      if (next.tls !== current.tls || (next.tcp !== null) !== (current.kind === 'tcp')) {
+      if (handlerShape(next) !== current.shape) {
         const handler = makeHandler(next); // an unbound server: nothing reaches it before commit
         return {
           commit() {

@@ -7,6 +7,7 @@ import type { SecureContext, SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../../core/errors.ts';
 import { pemDecodeAll } from '../../core/pem.ts';
 import type { ServerConfig } from '../../config/schema.ts';
+import { ocspTarget } from './ocsp-response.ts';
 
 /** The TLS part of a compiled listener. Rebuilt on reload and swapped in whole. */
 export interface TlsMaterial {
@@ -27,6 +28,11 @@ export interface TlsMaterial {
   ocsp: Array<{ certFile: string; certPem: string }>;
   /** SHA-256 (hex) of each leaf served with `ocspStapling: auto`: only these get a staple in the handshake. */
   stapled: Set<string>;
+  /**
+   * Whether any of those names an OCSP responder certgate can fetch from (ocspTarget). Only then does the TLS server
+   * get an OCSPRequest listener: with one, Node stops every handshake for a JavaScript callback, stapled or not.
+   */
+  staplable: boolean;
 }
 
 /** SHA-256 (hex) of the first certificate of a PEM file: the leaf a context serves. */
@@ -140,7 +146,8 @@ export function buildTlsMaterial(server: ServerConfig, clientCaPem: string | und
       else if (!exact.has(h)) exact.set(h, context);
     }
   }
-  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts, certPems, ocsp, stapled };
+  const staplable = ocsp.some((source) => !('skip' in ocspTarget(source.certPem)));
+  return { base, requestCert, rejectUnauthorized: requestCert && mode === 'require', exact, wildcard, any, contexts, certPems, ocsp, stapled, staplable };
 }
 
 /** The per-site context for an SNI name, or undefined for the listener's default certificate. */
