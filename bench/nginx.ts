@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startPinned, type CpuSet, type Pinned } from './proc.ts';
+import { freePort, startPinned, type CpuSet, type Pinned } from './proc.ts';
 
 const run = promisify(execFile);
 
@@ -178,4 +178,21 @@ export async function nginxTest(dir: string, conf: string): Promise<{ ok: boolea
 /** Runs nginx in the foreground (daemon off; one process unless the config has a master) pinned to `cpu`. */
 export function startNginx(name: string, dir: string, conf: string, cpu: CpuSet): Pinned {
   return startPinned(name, cpu, NGINX, nginxArgs(dir, conf), join(dir, 'stdout.log'));
+}
+
+/**
+ * The 100-byte upstream of a scenario: writes and checks its config (a plain port and a TLS port that requires a client
+ * certificate from `tls.clientCa`), starts it pinned to `cpu` and adds it to `live`. The caller waits for the ports.
+ */
+export async function startUpstreamNginx(
+  name: string, dir: string, tls: { cert: string; key: string; clientCa: string }, cpu: CpuSet, live: Set<Pinned>,
+): Promise<{ proc: Pinned; port: number; tlsPort: number }> {
+  const port = await freePort();
+  const tlsPort = await freePort();
+  const conf = await writeNginxConf(dir, upstreamNginxConf({ dir, port, tls: { port: tlsPort, ...tls } }));
+  const test = await nginxTest(dir, conf);
+  if (!test.ok) throw new Error(`upstream nginx config refused:\n${test.output}`);
+  const proc = startNginx(name, dir, conf, cpu);
+  live.add(proc);
+  return { proc, port, tlsPort };
 }

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, holdIdle, runLoad } from './loadgen.ts';
-import { BODY_100, NGINX, nginxTest, startNginx, upstreamNginxConf, writeNginxConf, type UpstreamTarget } from './nginx.ts';
+import { BODY_100, NGINX, startUpstreamNginx, type UpstreamTarget } from './nginx.ts';
 import { makeBenchPki, type BenchPki } from './pki.ts';
-import { freePort, rssKiB, setNiceness, tail, waitForPort, type Pinned } from './proc.ts';
+import { rssKiB, setNiceness, tail, waitForPort, type Pinned } from './proc.ts';
 import { SCENARIO_IDS, SCENARIOS, formatMarkdown, formatText, summarize, type Sample, type ScenarioId } from './report.ts';
 import { TARGETS, probeTarget, startTarget, type RunningTarget, type TargetName, type TargetSpec } from './targets.ts';
 import { formatTcp, runTcpScenario, type TcpSample, type TcpTargetName } from './tcp.ts';
@@ -257,16 +257,8 @@ async function main(): Promise<number> {
   try {
     const pki = await makeBenchPki(join(dir, 'pki'));
     const loadgen = await buildLoadgen(dir);
-    const upDir = join(dir, 'upstream');
-    const upPort = await freePort();
-    const upTlsPort = await freePort();
-    const upConf = await writeNginxConf(upDir, upstreamNginxConf({
-      dir: upDir, port: upPort, tls: { port: upTlsPort, cert: pki.upstream.serverCert, key: pki.upstream.serverKey, clientCa: pki.upstream.caCert },
-    }));
-    const test = await nginxTest(upDir, upConf);
-    if (!test.ok) throw new Error(`upstream nginx config refused:\n${test.output}`);
-    const upstream = startNginx('upstream', upDir, upConf, CPU_GEN);
-    live.add(upstream);
+    const up = pki.upstream;
+    const { proc: upstream, port: upPort, tlsPort: upTlsPort } = await startUpstreamNginx('upstream', join(dir, 'upstream'), { cert: up.serverCert, key: up.serverKey, clientCa: up.caCert }, CPU_GEN, live);
     await waitForPort(upPort, upstream);
     await waitForPort(upTlsPort, upstream);
     const env: Env = {

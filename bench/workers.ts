@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from './loadgen.ts';
-import { BODY_100, nginxTest, startNginx, upstreamNginxConf, writeNginxConf } from './nginx.ts';
+import { BODY_100, startUpstreamNginx } from './nginx.ts';
 import type { CertSet } from './pki.ts';
-import { freePort, processTree, tail, waitForPort, type Pinned } from './proc.ts';
+import { processTree, tail, waitForPort, type Pinned } from './proc.ts';
 import { certgatePidFile, probeTarget, startTarget, type RunningTarget, type TargetSpec } from './targets.ts';
 import { WORKERS_MODES, treeCpu, cpuPerRequestUs, type CorePlan, type WorkersMode, type WorkersSample, type WorkersTarget } from './workers-report.ts';
 
@@ -121,17 +121,9 @@ export function progressLine(s: WorkersSample): string {
  * interleave (nginx xN, certgate xN, nginx x1, certgate x1); each measurement starts a fresh gateway.
  */
 export async function runWorkersScenario(o: WorkersOptions, print: (line: string) => void): Promise<WorkersSample[]> {
-  const upDir = join(o.dir, 'workers-upstream');
-  const upPort = await freePort();
-  const upTlsPort = await freePort();
   // only the plain listener serves this scenario; the TLS one (which the config writer always adds) gets the EC set
-  const conf = await writeNginxConf(upDir, upstreamNginxConf({
-    dir: upDir, port: upPort, tls: { port: upTlsPort, cert: o.certs.serverCert, key: o.certs.serverKey, clientCa: o.certs.caCert },
-  }));
-  const test = await nginxTest(upDir, conf);
-  if (!test.ok) throw new Error(`upstream nginx config refused:\n${test.output}`);
-  const upstream = startNginx('workers-upstream', upDir, conf, o.plan.generator);
-  o.live.add(upstream);
+  const { proc: upstream, port: upPort } = await startUpstreamNginx('workers-upstream', join(o.dir, 'workers-upstream'),
+    { cert: o.certs.serverCert, key: o.certs.serverKey, clientCa: o.certs.caCert }, o.plan.generator, o.live);
   const samples: WorkersSample[] = [];
   try {
     await waitForPort(upPort, upstream);
