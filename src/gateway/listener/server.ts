@@ -16,6 +16,7 @@ import { handleUpgrade } from '../http/proxy-ws.ts';
 import { handleTcp } from '../tcp/proxy-tcp.ts';
 import { handleRedirect } from './redirect-server.ts';
 import { contextForServername, newTicketKeys, rotateTicketKeys } from '../tls/tls-context.ts';
+import type { TlsMaterial } from '../tls/tls-context.ts';
 import { reasonFromTlsError, REASONS } from '../policy/reasons.ts';
 import type { ReasonCode } from '../policy/reasons.ts';
 import type { ListenerRuntime } from '../runtime.ts';
@@ -73,8 +74,6 @@ interface Handler {
   server: Http2SecureServer | HttpServer | TlsServer | NetServer;
   /** The runtime this handler serves with (the listener's current one, or the last one before it was retired). */
   rt: ListenerRuntime;
-  /** handlerShape() of the runtime it was built for: a reload that changes it gets a new handler. */
-  shape: string;
 }
 
 /**
@@ -87,14 +86,19 @@ interface Handler {
 function handlerShape(rt: ListenerRuntime): string {
   const kind = rt.tcp !== null ? 'tcp' : 'http';
   if (!rt.tls || !rt.tlsMaterial) return `${kind}:plain`;
-  const sni = rt.tlsMaterial.contexts.length > 0 ? 'sni' : 'one-cert';
+  const sni = usesSni(rt.tlsMaterial) ? 'sni' : 'one-cert';
   const ocsp = rt.tlsMaterial.staplable ? 'staple' : 'no-staple';
   return kind === 'tcp' ? `tcp:tls:${sni}:${ocsp}` : `http:tls:${sni}:${ocsp}:${rt.config.http2 ? 'h2' : 'h1-only'}`;
 }
 
+/** Whether the listener serves a per-site certificate, so SNI has to choose a context in the handshake. */
+function usesSni(material: TlsMaterial): boolean {
+  return material.contexts.length > 0;
+}
+
 /** The per-site context chooser, for a handler whose shape says SNI; undefined (no callback at all) otherwise. */
 function sniCallback(handler: Handler): ((servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void) | undefined {
-  if (!handler.rt.tlsMaterial || handler.rt.tlsMaterial.contexts.length === 0) return undefined;
+  if (!handler.rt.tlsMaterial || !usesSni(handler.rt.tlsMaterial)) return undefined;
   return (servername, cb) => cb(null, handler.rt.tlsMaterial ? contextForServername(handler.rt.tlsMaterial, servername) : undefined);
 }
 
@@ -259,7 +263,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
    */
   const makeTcpHandler = (rt: ListenerRuntime): Handler => {
     if (!rt.tls) {
-      const handler = { tls: false, kind: 'tcp', rt, shape: handlerShape(rt) } as Handler;
+      const handler = { tls: false, kind: 'tcp', rt } as Handler;
       handler.server = createNetServer({ allowHalfOpen: true }, (socket: Socket) => {
         socket.setNoDelay(true);
         handleTcp(handler.rt, deps, registry.of(socket), socket);
@@ -267,7 +271,7 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return handler;
     }
     const material = rt.tlsMaterial!;
-    const handler = { tls: true, kind: 'tcp', rt, shape: handlerShape(rt) } as Handler;
+    const handler = { tls: true, kind: 'tcp', rt } as Handler;
     const tlsServer = createTlsServer({
       ...material.base,
       requestCert: material.requestCert,
@@ -290,12 +294,12 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
     if (!rt.tls) {
       // Host is checked by the pipeline (400 with the error page), not by Node's bare 400
       const plain = http.createServer({ maxHeaderSize: rt.maxHeaderSize, requireHostHeader: false });
-      const handler: Handler = { tls: false, kind: 'http', server: plain, rt, shape: handlerShape(rt) };
+      const handler: Handler = { tls: false, kind: 'http', server: plain, rt };
       wireHttp1(handler);
       return handler;
     }
     const material = rt.tlsMaterial!;
-    const handler = { tls: true, kind: 'http', rt, shape: handlerShape(rt) } as Handler;
+    const handler = { tls: true, kind: 'http', rt } as Handler;
     const tlsServer = createSecureServer({
       ...material.base,
       requestCert: material.requestCert,
@@ -449,7 +453,8 @@ export function createListener(initial: ListenerRuntime, shared: HandlerDeps | O
       return acceptor.listen(initial.host, initial.port, initial.listen, shared.listenOptions);
     },
     prepare(next) {
-      if (handlerShape(next) !== current.shape) {
+      // a handler keeps its shape for life: in-place reloads happen only while the shape stays the same
+      if (handlerShape(next) !== handlerShape(current.rt)) {
         const handler = makeHandler(next); // an unbound server: nothing reaches it before commit
         return {
           commit() {
